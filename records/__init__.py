@@ -1,0 +1,1 @@
+"""Linli records backend: the single source of truth behind every channel."""

@@ -1,0 +1,5 @@
+"""Entry point for `python -m records`."""
+
+from records.cli import main
+
+main()

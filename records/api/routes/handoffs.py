@@ -1,0 +1,5 @@
+"""Routes for handoffs (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/handoffs", tags=["handoffs"])

@@ -1,0 +1,5 @@
+"""Routes for notifications (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/notifications", tags=["notifications"])

@@ -1,0 +1,5 @@
+"""Routes for proposals (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/proposals", tags=["proposals"])

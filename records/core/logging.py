@@ -1,0 +1,31 @@
+"""Logging that never writes personal data: phone numbers and identity ids are masked."""
+
+import logging
+import re
+
+_PHONE = re.compile(r"(\+?\d[\d\- ]{6,}\d)")
+_IDENTITY = re.compile(r"\b(telegram|wechat|phone|web):[^\s\"',/]+")
+
+
+def redact(text: str) -> str:
+    """Mask phone numbers and channel identities in a log message."""
+    text = _IDENTITY.sub(lambda m: f"{m.group(1)}:***", text)
+    return _PHONE.sub("***", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A filter that redacts every record's rendered message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Replace the message with its redacted rendering."""
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def install_redaction() -> None:
+    """Attach the redacting filter to the root and uvicorn handlers."""
+    for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(RedactingFilter())
+        logging.getLogger(name).addFilter(RedactingFilter())

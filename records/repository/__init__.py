@@ -1,0 +1,1 @@
+"""Repository layer: keyword-only functions over a session; no HTTP concerns."""
