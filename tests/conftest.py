@@ -15,7 +15,9 @@ from sqlalchemy.exc import OperationalError
 from records.core.config import Settings
 
 # PostgreSQL server used for the second backend; these machines and CI run one with trust auth.
-PG_ADMIN_URL = os.environ.get("LINLI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "LINLI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 # 10:00 in Shanghai on a Monday: a fixed, readable "now" for rule tests.
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -32,7 +34,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "escalation_interval_seconds": 3600,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings.model_validate(values)
 
 
 def _pg_reachable() -> bool:

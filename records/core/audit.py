@@ -29,11 +29,11 @@ def _actor(session: Session) -> str:
 
 def _entry(obj: Any, action: str, actor: str) -> AuditEntry:
     state = inspect(obj)
-    fields = [
-        attr.key
-        for attr in state.attrs
-        if action != "update" or attr.history.has_changes()
-    ] if action != "delete" else []
+    fields = (
+        [attr.key for attr in state.attrs if action != "update" or attr.history.has_changes()]
+        if action != "delete"
+        else []
+    )
     identity = state.identity
     return AuditEntry(
         actor=actor,

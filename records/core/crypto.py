@@ -35,7 +35,7 @@ _cipher: FieldCipher | None = None
 
 def install_cipher(cipher: FieldCipher) -> None:
     """Make `cipher` the one column types use; called when an engine is created."""
-    global _cipher  # noqa: PLW0603 - column types have no other way to reach it
+    global _cipher
     _cipher = cipher
 
 

@@ -17,9 +17,11 @@ class RedactingFilter(logging.Filter):
     """A filter that redacts every record's rendered message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Replace the message with its redacted rendering."""
-        record.msg = redact(record.getMessage())
-        record.args = None
+        """Redact the message and its string arguments (formatters may unpack `args`)."""
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         return True
 
 

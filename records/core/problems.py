@@ -100,12 +100,18 @@ async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
         for e in exc.errors()
     ]
     detail = "提交的信息有误：" + "；".join(_field_message(e) for e in exc.errors()[:5]) + "。"
-    return problem_response(422, "validation-error", detail, title="validation error", errors=errors)
+    return problem_response(
+        422, "validation-error", detail, title="validation error", errors=errors
+    )
 
 
 async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    detail = exc.detail if _is_chinese(exc.detail) else _STATUS_DETAILS.get(exc.status_code, "请求失败。")
+    detail = (
+        exc.detail
+        if _is_chinese(exc.detail)
+        else _STATUS_DETAILS.get(exc.status_code, "请求失败。")
+    )
     response = problem_response(exc.status_code, f"http-{exc.status_code}", str(detail))
     if exc.headers:
         response.headers.update(exc.headers)

@@ -28,7 +28,10 @@ def create_household(
     if session.scalar(select(Household.id).where(Household.address_index == key)) is not None:
         raise Problem(409, "household-exists", "这个地址已经登记过住户了。")
     household = Household(
-        building_id=building_id, entrance=entrance, room=room.strip(), address_index=key,
+        building_id=building_id,
+        entrance=entrance,
+        room=room.strip(),
+        address_index=key,
         unit_id=unit_id,
     )
     session.add(household)

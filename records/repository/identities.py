@@ -84,7 +84,12 @@ def verified_resident(session: Session, *, identity: str) -> Resident:
 
 
 def issue_code(
-    session: Session, *, resident_id: int, issued_by_id: int | None, now: datetime, settings: Settings
+    session: Session,
+    *,
+    resident_id: int,
+    issued_by_id: int | None,
+    now: datetime,
+    settings: Settings,
 ) -> tuple[str, datetime]:
     """Create a one-time code for a resident (only its blind index is stored); code and expiry."""
     residents_repo.get_resident(session, resident_id=resident_id)
@@ -104,7 +109,10 @@ def issue_code(
     expires_at = now + timedelta(hours=settings.verification_code_hours)
     session.add(
         VerificationCode(
-            resident_id=resident_id, code_index=key, expires_at=expires_at, issued_by_id=issued_by_id
+            resident_id=resident_id,
+            code_index=key,
+            expires_at=expires_at,
+            issued_by_id=issued_by_id,
         )
     )
     session.flush()
@@ -117,7 +125,9 @@ def verify(
     """Link an identity to the resident a valid code was issued to; codes work once."""
     row = get_or_create_identity(session, identity=identity)
     if row.locked_until is not None and row.locked_until > now:
-        raise Problem(429, "verification-locked", "验证码错误次数太多，请一小时后再试，或联系工作人员。")
+        raise Problem(
+            429, "verification-locked", "验证码错误次数太多，请一小时后再试，或联系工作人员。"
+        )
     found = session.scalar(
         select(VerificationCode).where(
             VerificationCode.code_index == current_cipher().blind_index(f"code:{code.strip()}"),

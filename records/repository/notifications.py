@@ -1,12 +1,20 @@
 """The notifications outbox: enqueue once per dedupe key; channel workers drain it."""
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from records.models import ChannelIdentity, Notification, Resident, VerificationState
+from records.core.problems import not_found
+from records.models import (
+    ChannelIdentity,
+    DeliveryState,
+    Notification,
+    Resident,
+    VerificationState,
+)
 
 
 def enqueue(
@@ -73,7 +81,11 @@ def notify_resident(
         return None
     channel, recipient = address
     return enqueue(
-        session, channel=channel, recipient=recipient, kind=kind, payload=payload,
+        session,
+        channel=channel,
+        recipient=recipient,
+        kind=kind,
+        payload=payload,
         dedupe_key=dedupe_key,
     )
 
@@ -88,8 +100,12 @@ def notify_identity(
 ) -> Notification:
     """Tell a sender something on the channel they wrote from (unknown senders too)."""
     return enqueue(
-        session, channel=identity.kind.value, recipient=identity.identity, kind=kind,
-        payload=payload, dedupe_key=dedupe_key,
+        session,
+        channel=identity.kind.value,
+        recipient=identity.identity,
+        kind=kind,
+        payload=payload,
+        dedupe_key=dedupe_key,
     )
 
 
@@ -103,6 +119,105 @@ def notify_staff(
 ) -> Notification:
     """Tell a staff member (unit leader, grid worker…); delivered to their console and phone."""
     return enqueue(
-        session, channel="staff", recipient=f"staff:{staff_id}", kind=kind, payload=payload,
+        session,
+        channel="staff",
+        recipient=f"staff:{staff_id}",
+        kind=kind,
+        payload=payload,
         dedupe_key=dedupe_key,
     )
+
+
+# --- The draining side: channel workers lease rows, then report each as sent or failed. ---
+
+RETRY_BASE = timedelta(seconds=30)
+MAX_ERROR_LENGTH = 500
+
+
+def claim(
+    session: Session, *, channel: str | None, limit: int, now: datetime, lease_seconds: int
+) -> list[Notification]:
+    """Lease up to `limit` due messages to one worker; concurrent workers never share a row."""
+    leased_out = and_(
+        Notification.state == DeliveryState.sending, Notification.lease_until < now
+    )
+    query = select(Notification).where(
+        or_(Notification.state == DeliveryState.pending, leased_out),
+        or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+    )
+    if channel is not None:
+        query = query.where(Notification.channel == channel)
+    # PostgreSQL: rows another worker is claiming are skipped, not waited for.
+    # SQLite ignores FOR UPDATE; its BEGIN IMMEDIATE makes claimers take turns instead.
+    rows = session.scalars(
+        query.order_by(Notification.id).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    lease_until = now + timedelta(seconds=lease_seconds)
+    for row in rows:
+        row.state = DeliveryState.sending
+        row.lease_until = lease_until
+        row.attempts += 1
+    session.flush()
+    return list(rows)
+
+
+def get_notification(session: Session, *, notification_id: int) -> Notification:
+    """One outbox row, or a 404 problem."""
+    row = session.get(Notification, notification_id)
+    if row is None:
+        raise not_found("通知")
+    return row
+
+
+def mark_sent(session: Session, *, notification_id: int, now: datetime) -> Notification:
+    """Record delivery; reporting it again changes nothing."""
+    row = get_notification(session, notification_id=notification_id)
+    if row.state != DeliveryState.sent:
+        row.state = DeliveryState.sent
+        row.sent_at = now
+        row.lease_until = None
+        session.flush()
+    return row
+
+
+def mark_failed(
+    session: Session,
+    *,
+    notification_id: int,
+    error: str,
+    now: datetime,
+    max_attempts: int = 5,
+) -> Notification:
+    """Retry later with exponential backoff (30 s, 60 s, 120 s…), or give up after the last try."""
+    row = get_notification(session, notification_id=notification_id)
+    if row.state in (DeliveryState.sent, DeliveryState.failed):
+        return row  # a late or repeated report must not undo the outcome
+    row.last_error = error[:MAX_ERROR_LENGTH]
+    row.lease_until = None
+    if row.attempts >= max_attempts:
+        row.state = DeliveryState.failed
+        row.next_attempt_at = None
+    else:
+        row.state = DeliveryState.pending
+        row.next_attempt_at = now + RETRY_BASE * 2 ** (max(row.attempts, 1) - 1)
+    session.flush()
+    return row
+
+
+def list_notifications(
+    session: Session,
+    *,
+    limit: int,
+    offset: int,
+    state: DeliveryState | None = None,
+    channel: str | None = None,
+) -> tuple[Sequence[Notification], int]:
+    """A page of the outbox, newest first, and the total."""
+    query = select(Notification)
+    if state is not None:
+        query = query.where(Notification.state == state)
+    if channel is not None:
+        query = query.where(Notification.channel == channel)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Notification.id.desc()).limit(limit).offset(offset))
+    return rows.all(), total

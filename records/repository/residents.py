@@ -67,7 +67,9 @@ def create_resident(
 def _normalized_contacts(contacts: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
     if contacts is None:
         return None
-    return [{**c, "phone": normalize_phone(str(c["phone"]))} if c.get("phone") else c for c in contacts]
+    return [
+        {**c, "phone": normalize_phone(str(c["phone"]))} if c.get("phone") else c for c in contacts
+    ]
 
 
 def add_phone(session: Session, *, resident: Resident, raw: str) -> ResidentPhone:

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from records.core.clock import ManualClock
 from records.core.config import Settings
+from records.core.security import hash_password
 from records.main import create_app
 from records.models import Base, StaffRole, StaffUser
-from records.core.security import hash_password
 from tests.conftest import T0, make_settings
 from tests.records.factories import World, build_world
 

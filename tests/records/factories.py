@@ -86,7 +86,9 @@ def build_world(session: Session, *, password_hash: str) -> World:
     ]
     staff = {
         role: StaffUser(
-            username=f"{role.value}1", display_name=f"测试{role.value}", password_hash=password_hash,
+            username=f"{role.value}1",
+            display_name=f"测试{role.value}",
+            password_hash=password_hash,
             role=role,
         )
         for role in StaffRole

@@ -10,10 +10,16 @@ from records.core.clock import ManualClock
 from tests.records.factories import World
 
 
-def test_create_resident_encrypts_phone_at_rest(client: TestClient, world: World, session: Session) -> None:
+def test_create_resident_encrypts_phone_at_rest(
+    client: TestClient, world: World, session: Session
+) -> None:
     response = client.post(
         "/api/v1/residents",
-        json={"name": "刘奶奶", "household_id": world.households[0].id, "phones": ["138 0013 8000"]},
+        json={
+            "name": "刘奶奶",
+            "household_id": world.households[0].id,
+            "phones": ["138 0013 8000"],
+        },
     )
     assert response.status_code == 201, response.text
     body = response.json()

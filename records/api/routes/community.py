@@ -31,9 +31,13 @@ def list_units(session: SessionDep) -> list[UnitOut]:
     response_model=HouseholdOut,
     dependencies=[Depends(require_roles(StaffRole.grid_worker))],
 )
-def create_household(body: HouseholdCreate, session: SessionDep, idem: IdempotencyDep) -> JSONResponse:
+def create_household(
+    body: HouseholdCreate, session: SessionDep, idem: IdempotencyDep
+) -> JSONResponse:
     """Register a household at an address."""
     return idem.run(
         body,
-        lambda: HouseholdOut.model_validate(community_repo.create_household(session, **body.model_dump())),
+        lambda: HouseholdOut.model_validate(
+            community_repo.create_household(session, **body.model_dump())
+        ),
     )

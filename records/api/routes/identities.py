@@ -41,7 +41,9 @@ def resolve(body: IdentityIn, session: SessionDep) -> IdentityOut:
 
 
 @router.post("/verify")
-def verify(body: VerifyIn, session: SessionDep, clock: ClockDep, settings: SettingsDep) -> IdentityOut:
+def verify(
+    body: VerifyIn, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> IdentityOut:
     """Link a sender to a resident with a one-time code from staff."""
     row = identities_repo.verify(
         session, identity=body.identity, code=body.code, now=clock.now(), settings=settings

@@ -29,7 +29,9 @@ router = APIRouter(
 
 
 @router.post("", status_code=201, response_model=ResidentOut)
-def create_resident(body: ResidentCreate, session: SessionDep, idem: IdempotencyDep) -> JSONResponse:
+def create_resident(
+    body: ResidentCreate, session: SessionDep, idem: IdempotencyDep
+) -> JSONResponse:
     """Register a resident."""
 
     def create() -> ResidentOut:
@@ -54,7 +56,9 @@ def list_residents(
     rows, total = residents_repo.list_residents(
         session, limit=page.limit, offset=page.offset, household_id=household_id, elderly=elderly
     )
-    return Page(items=[resident_out(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+    return Page(
+        items=[resident_out(r) for r in rows], total=total, limit=page.limit, offset=page.offset
+    )
 
 
 @router.get("/{resident_id}")

@@ -1,0 +1,43 @@
+# Linli. Two commands on a fresh clone: `make setup` then `make run`.
+# Everything installs into .venv (app, Python 3.11) and .venv-rasa (Rasa, Python 3.10);
+# scripts/setup.sh is idempotent, so the targets below can call it every time.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON := .venv/bin/python
+SETUP := bash scripts/setup.sh
+PYTEST_ARGS ?=
+# mypy fails on a directory without Python files, so only pass those that have some.
+MYPY_DIRS := $(foreach d,records channels voice scripts bench,$(if $(wildcard $(d)/*.py),$(d)))
+
+.PHONY: help setup run test lint bench clean distclean
+
+help: ## Show this help
+	@printf 'Usage: make TARGET\n\n'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+
+setup: ## Install system packages, both venvs and .env (idempotent)
+	$(SETUP) all
+
+run: setup ## Start everything; Ctrl-C stops it
+	$(PYTHON) scripts/run.py
+
+test: ## Run the tests (PYTEST_ARGS="-k x" to select)
+	$(SETUP) app rasa env
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: ## ruff and mypy
+	$(SETUP) app
+	.venv/bin/ruff check .
+	.venv/bin/mypy $(MYPY_DIRS)
+
+bench: setup ## Benchmark the records backend
+	$(PYTHON) bench/records_bench.py
+
+clean: ## Remove var/ (local database) and .stamps/; keeps venvs and .env
+	rm -rf var .stamps
+
+distclean: clean ## Also remove both venvs
+	rm -rf .venv .venv-rasa
