@@ -1,6 +1,5 @@
 """Idempotency-Key handling: a retried create returns the first result, never a duplicate."""
 
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -13,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from records.api.deps import PrincipalDep, SessionDep
+from records.core.crypto import current_cipher
 from records.core.problems import Problem
 from records.models import IdempotencyRecord
 
@@ -81,7 +81,8 @@ class Idempotency:
 def _fingerprint(body: BaseModel | dict[str, Any] | None) -> str:
     data = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # Keyed, because bodies may hold phone identities that a plain hash would let one guess.
+    return current_cipher().blind_index(canonical)
 
 
 def get_idempotency(

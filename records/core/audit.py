@@ -8,13 +8,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from records.models.audit import AuditEntry
 from records.models.idempotency import IdempotencyRecord
+from records.models.votes import Ballot
 
 # Set by the console's authentication for the request it handles (its sessions are its own).
 console_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "console_actor", default=None
 )
 
-_SKIPPED = (AuditEntry, IdempotencyRecord)
+# Ballots are never audited: a timestamped row beside the voter's participation would
+# break the secret ballot.
+_SKIPPED = (AuditEntry, IdempotencyRecord, Ballot)
 _PENDING = "audit_pending"
 
 

@@ -48,6 +48,10 @@ class Vote(IdMixin, CreatedMixin, Base):
     )
     opens_at: Mapped[datetime]
     closes_at: Mapped[datetime]
+    # When the periodic rules told residents that the vote opened / published its result,
+    # so each happens once without rescanning every past vote.
+    announced_at: Mapped[datetime | None]
+    results_published_at: Mapped[datetime | None]
 
     options: Mapped[list["VoteOption"]] = relationship(
         order_by="VoteOption.position", lazy="selectin", cascade="all, delete-orphan"
@@ -87,9 +91,10 @@ class Ballot(Base):
     """What was chosen, with a random id and no time, so it cannot be joined to a voter."""
 
     __tablename__ = "ballots"
+    # SQLite would otherwise keep a hidden, increasing rowid: the insertion order that could
+    # be lined up with the participations' order. Without it rows sit in random-id order.
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
-    id: Mapped[str] = mapped_column(
-        String(32), primary_key=True, default=lambda: uuid.uuid4().hex
-    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: uuid.uuid4().hex)
     vote_id: Mapped[int] = mapped_column(ForeignKey("votes.id"), index=True)
     option_id: Mapped[int] = mapped_column(ForeignKey("vote_options.id"))
