@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_TYPE_BASE = "https://linli.example/problems/"
@@ -118,6 +119,11 @@ async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _on_data_error(_request: Request, _exc: Exception) -> JSONResponse:
+    # The database refused a value the schema let through, e.g. an id beyond its integer range.
+    return problem_response(422, "value-out-of-range", "提交的编号或数值超出了范围，请核对后再试。")
+
+
 async def _on_unexpected(_request: Request, _exc: Exception) -> JSONResponse:
     return problem_response(500, "internal-error", _STATUS_DETAILS[500])
 
@@ -131,4 +137,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(DataError, _on_data_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -7,6 +7,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from records.models.base import Base, CreatedMixin, EncryptedText, IdMixin, str_enum
+from records.models.community import Building
 
 
 class RepairCategory(StrEnum):
@@ -83,6 +84,9 @@ class Repair(IdMixin, CreatedMixin, Base):
     rating: Mapped[int | None]
     rating_comment: Mapped[str | None] = mapped_column(Text)
 
+    # selectin, not joined: the escalation job locks repairs FOR UPDATE, which PostgreSQL
+    # refuses on the nullable side of an outer join.
+    building: Mapped[Building | None] = relationship(lazy="selectin")
     events: Mapped[list["RepairEvent"]] = relationship(
         back_populates="repair", order_by="RepairEvent.id", lazy="selectin"
     )

@@ -65,7 +65,9 @@ def test_staff_changes_are_audited_without_values(
     response = client.post("/api/v1/residents", json={"name": "周阿姨", "phones": ["13912345678"]})
     assert response.status_code == 201
     staff_id = world.staff[StaffRole.grid_worker].id
-    entries = session.scalars(select(AuditEntry).where(AuditEntry.actor == f"staff:{staff_id}")).all()
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.actor == f"staff:{staff_id}")
+    ).all()
     created = {(e.entity, e.action) for e in entries}
     assert ("residents", "create") in created
     assert ("resident_phones", "create") in created
@@ -99,9 +101,20 @@ def test_redacting_filter_keeps_uvicorn_access_args() -> None:
     from records.core.logging import RedactingFilter
 
     record = logging.LogRecord(
-        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-        ("127.0.0.1:5", "GET", "/x?identity=phone:+8613800000001", "1.1", 200), None,
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/x?identity=phone:+8613800000001", "1.1", 200),
+        None,
     )
     assert RedactingFilter().filter(record)
     assert record.args is not None and len(record.args) == 5
     assert "13800000001" not in record.getMessage()
+
+
+def test_id_beyond_integer_range_is_a_problem_not_a_crash(client: TestClient, world: World) -> None:
+    response = client.get("/api/v1/residents/99999999999")
+    assert response.status_code in (404, 422)
+    assert response.headers["content-type"] == "application/problem+json"
