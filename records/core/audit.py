@@ -4,7 +4,7 @@ import contextvars
 from typing import Any
 
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from records.models.audit import AuditEntry
 from records.models.idempotency import IdempotencyRecord
@@ -62,13 +62,19 @@ def _collect(session: Session, _context: Any) -> None:
 
 
 def _write(session: Session) -> None:
+    # Flush first: commit would flush what is still pending only after this hook, and
+    # those changes must be collected too.
+    session.flush()
     pending = session.info.pop(_PENDING, [])
     if pending:
         session.add_all(pending)
 
 
-def _discard(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _discard(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction's end drops what was collected: a rolled-back
+    # savepoint inside a committed transaction must not lose the others' entries.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 def install_audit(factory: sessionmaker[Session]) -> None:
@@ -76,4 +82,4 @@ def install_audit(factory: sessionmaker[Session]) -> None:
     if not event.contains(factory, "after_flush", _collect):
         event.listen(factory, "after_flush", _collect)
         event.listen(factory, "before_commit", _write)
-        event.listen(factory, "after_rollback", _discard)
+        event.listen(factory, "after_transaction_end", _discard)

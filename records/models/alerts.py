@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from records.models.base import Base, CreatedMixin, EncryptedText, IdMixin, str_enum
@@ -61,6 +61,16 @@ class HandoffRequest(IdMixin, CreatedMixin, Base):
     """Someone asked for a person: staff must call back by `due_at`."""
 
     __tablename__ = "handoff_requests"
+    __table_args__ = (
+        # One unfinished callback request per sender, even when two arrive at once.
+        Index(
+            "uq_handoff_requests_open_identity",
+            "identity_id",
+            unique=True,
+            sqlite_where=text("status != 'done'"),
+            postgresql_where=text("status != 'done'"),
+        ),
+    )
 
     status: Mapped[HandoffStatus] = mapped_column(
         str_enum(HandoffStatus), default=HandoffStatus.open, index=True

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from records.core.config import Settings
-from records.repository import canteen, proposals, repairs, votes
+from records.repository import alerts, canteen, proposals, repairs, volunteers, votes
 
 log = logging.getLogger(__name__)
 Rule = Callable[..., int]
@@ -19,6 +19,9 @@ RULES: dict[str, Rule] = {
     "proposal_answers_overdue": proposals.flag_overdue_answers,
     "votes_announced": votes.announce_open_votes,
     "vote_results_published": votes.publish_closed_votes,
+    "tasks_auto_confirmed": volunteers.auto_confirm_done_tasks,
+    "tasks_expired": volunteers.expire_unanswered,
+    "alerts_overdue": alerts.overdue_unacknowledged,
 }
 
 

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from records.core.problems import not_found
@@ -28,10 +29,8 @@ def enqueue(
     not_before: datetime | None = None,
 ) -> Notification:
     """Queue a message; with a `dedupe_key` a second enqueue returns the first row."""
-    if dedupe_key is not None:
-        existing = session.scalar(select(Notification).where(Notification.dedupe_key == dedupe_key))
-        if existing is not None:
-            return existing
+    if dedupe_key is not None and (found := _by_dedupe_key(session, dedupe_key)) is not None:
+        return found
     row = Notification(
         channel=channel,
         recipient=recipient,
@@ -40,9 +39,19 @@ def enqueue(
         dedupe_key=dedupe_key,
         next_attempt_at=not_before,
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # A concurrent transaction enqueued the same key first: theirs stands.
+        if dedupe_key is None or (found := _by_dedupe_key(session, dedupe_key)) is None:
+            raise
+        return found
     return row
+
+
+def _by_dedupe_key(session: Session, dedupe_key: str) -> Notification | None:
+    return session.scalar(select(Notification).where(Notification.dedupe_key == dedupe_key))
 
 
 def resident_address(session: Session, *, resident: Resident) -> tuple[str, str] | None:
@@ -138,9 +147,7 @@ def claim(
     session: Session, *, channel: str | None, limit: int, now: datetime, lease_seconds: int
 ) -> list[Notification]:
     """Lease up to `limit` due messages to one worker; concurrent workers never share a row."""
-    leased_out = and_(
-        Notification.state == DeliveryState.sending, Notification.lease_until < now
-    )
+    leased_out = and_(Notification.state == DeliveryState.sending, Notification.lease_until < now)
     query = select(Notification).where(
         or_(Notification.state == DeliveryState.pending, leased_out),
         or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),

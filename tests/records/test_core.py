@@ -110,7 +110,8 @@ def test_redacting_filter_keeps_uvicorn_access_args() -> None:
         None,
     )
     assert RedactingFilter().filter(record)
-    assert record.args is not None and len(record.args) == 5
+    assert record.args is not None
+    assert len(record.args) == 5
     assert "13800000001" not in record.getMessage()
 
 
@@ -118,3 +119,28 @@ def test_id_beyond_integer_range_is_a_problem_not_a_crash(client: TestClient, wo
     response = client.get("/api/v1/residents/99999999999")
     assert response.status_code in (404, 422)
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_audit_survives_a_rolled_back_savepoint_and_late_flush(app: object, world: World) -> None:
+    from fastapi import FastAPI
+
+    from records.core.audit import set_actor
+    from records.models import Community
+
+    assert isinstance(app, FastAPI)
+    with app.state.session_factory() as db:
+        set_actor(db, "staff:999")
+        db.add(Community(name="甲社区"))
+        db.flush()
+        try:
+            with db.begin_nested():
+                db.add(Community(name="乙社区"))
+                raise RuntimeError("roll back the savepoint")
+        except RuntimeError:
+            pass
+        db.add(Community(name="丙社区"))  # not flushed before commit
+        db.commit()
+        actions = db.scalars(
+            select(AuditEntry.entity).where(AuditEntry.actor == "staff:999")
+        ).all()
+    assert actions.count("communities") >= 2
