@@ -25,7 +25,8 @@ class Grid(IdMixin, Base):
 
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
     name: Mapped[str] = mapped_column(String(100))
-    worker_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    # use_alter: staff, residents, households, buildings and grids refer to each other in a cycle.
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", use_alter=True))
 
     def __str__(self) -> str:
         return self.name
@@ -54,7 +55,7 @@ class HouseholdUnit(IdMixin, Base):
 
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
     name: Mapped[str] = mapped_column(String(100))
-    leader_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    leader_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", use_alter=True))
 
     def __str__(self) -> str:
         return self.name
