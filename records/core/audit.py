@@ -37,12 +37,14 @@ def _entry(obj: Any, action: str, actor: str) -> AuditEntry:
         if action != "delete"
         else []
     )
-    identity = state.identity
+    # Identity keys of new rows are only assigned after after_flush; the primary key
+    # attributes already hold the database's values.
+    key = state.mapper.primary_key_from_instance(obj)
     return AuditEntry(
         actor=actor,
         action=action,
         entity=type(obj).__tablename__,
-        entity_id=",".join(str(v) for v in identity) if identity else None,
+        entity_id=",".join(str(v) for v in key) if all(v is not None for v in key) else None,
         fields=sorted(fields),
     )
 

@@ -144,3 +144,14 @@ def test_audit_survives_a_rolled_back_savepoint_and_late_flush(app: object, worl
             select(AuditEntry.entity).where(AuditEntry.actor == "staff:999")
         ).all()
     assert actions.count("communities") >= 2
+
+
+def test_audit_names_the_created_row(client: TestClient, world: World, session: Session) -> None:
+    created = client.post("/api/v1/residents", json={"name": "吴奶奶"}).json()
+    entity_ids = session.scalars(
+        select(AuditEntry.entity_id).where(
+            AuditEntry.entity == "residents", AuditEntry.action == "create"
+        )
+    ).all()
+    session.rollback()
+    assert str(created["id"]) in entity_ids
