@@ -34,7 +34,7 @@ lint: ## ruff and mypy
 	.venv/bin/mypy $(MYPY_DIRS)
 
 bench: setup ## Benchmark the records backend
-	$(PYTHON) bench/records_bench.py
+	$(PYTHON) -m bench.records_bench
 
 clean: ## Remove var/ (local database) and .stamps/; keeps venvs and .env
 	rm -rf var .stamps

@@ -13,7 +13,7 @@ holding the service token then run three phases, each timed for --seconds after 
 Exits 1 if any request failed, 2 if the run could not be set up. The server and the
 databases are always cleaned up. Usage:
 
-  .venv/bin/python bench/records_bench.py [--backend sqlite|postgresql|both]
+  .venv/bin/python -m bench.records_bench [--backend sqlite|postgresql|both]
                                           [--seconds N] [--concurrency N]
 """
 
@@ -38,6 +38,8 @@ import httpx
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
+
+from bench import wrk_driver
 
 from records.demo import FIRST_PHONE
 
@@ -95,11 +97,14 @@ class PhaseResult:
     warmup_errors: int = 0
     first_errors: list[str] = field(default_factory=list)
     elapsed: float = 0.0
+    # Set when wrk measured the phase: it reports counts and percentiles, not samples.
+    counted: int | None = None
+    percentiles: dict[float, float] | None = None
 
     @property
     def requests(self) -> int:
         """Requests completed, successful or not."""
-        return len(self.latencies)
+        return self.counted if self.counted is not None else len(self.latencies)
 
     @property
     def rate(self) -> float:
@@ -108,6 +113,8 @@ class PhaseResult:
 
     def percentile_ms(self, fraction: float) -> float:
         """A latency percentile (nearest rank), in milliseconds."""
+        if self.percentiles is not None:
+            return self.percentiles[fraction]
         if not self.latencies:
             return 0.0
         ordered = sorted(self.latencies)
@@ -174,6 +181,9 @@ def bench_env(database_url: str, port: int, workdir: Path) -> dict[str, str]:
         "DEMO_STAFF_PASSWORD": secrets.token_urlsafe(12),
         "RECORDS_HOST": "127.0.0.1",
         "RECORDS_PORT": str(port),
+        # As deployed: one worker on SQLite (its writers queue best in one process), one per
+        # core on PostgreSQL.
+        "RECORDS_WORKERS": "1" if database_url.startswith("sqlite") else "2",
     }
     env_file = workdir / "bench.env"
     env_file.touch(mode=0o600)
@@ -417,8 +427,38 @@ async def _client_loop(
         result.record(time.perf_counter() - started, failure)
 
 
+def wrk_phase(
+    base_url: str,
+    token: str,
+    *,
+    backend: str,
+    phase: str,
+    calls: tuple[str, CallMaker],
+    seconds: float,
+    concurrency: int,
+) -> PhaseResult:
+    """Warm up for a second, then measure one phase with wrk."""
+    endpoint, make = calls
+    warm = wrk_driver.run(base_url, token, make, seconds=WARMUP_SECONDS, concurrency=concurrency)
+    count, failed, elapsed, p50, p95 = wrk_driver.run(
+        base_url, token, make, seconds=seconds, concurrency=concurrency
+    )
+    return PhaseResult(
+        backend, phase, endpoint, errors=failed, warmup_errors=warm[1], elapsed=elapsed,
+        counted=count, percentiles={0.50: p50, 0.95: p95},
+        first_errors=["wrk counts failures without bodies: rerun with --client httpx"]
+        if failed or warm[1] else [],
+    )
+
+
 async def drive_server(
-    base_url: str, token: str, *, backend: str, seconds: float, concurrency: int
+    base_url: str,
+    token: str,
+    *,
+    backend: str,
+    seconds: float,
+    concurrency: int,
+    use_wrk: bool = False,
 ) -> list[PhaseResult]:
     """Run the three phases against a healthy server."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -438,6 +478,14 @@ async def drive_server(
         results = []
         for phase, calls in phases:
             print(f"  {phase}: {calls[0]}", flush=True)
+            if use_wrk:
+                results.append(
+                    await asyncio.to_thread(
+                        wrk_phase, base_url, token, backend=backend, phase=phase, calls=calls,
+                        seconds=seconds, concurrency=concurrency,
+                    )
+                )
+                continue
             results.append(
                 await run_phase(
                     client,
@@ -453,7 +501,7 @@ async def drive_server(
 
 
 def bench_backend(
-    backend: str, *, seconds: float, concurrency: int, pg_admin_url: str
+    backend: str, *, seconds: float, concurrency: int, pg_admin_url: str, use_wrk: bool
 ) -> list[PhaseResult]:
     """Set up a fresh database and server for one backend, run the phases, clean up."""
     print(f"[{backend}] preparing a fresh database", flush=True)
@@ -474,6 +522,7 @@ def bench_backend(
                     backend=backend,
                     seconds=seconds,
                     concurrency=concurrency,
+                    use_wrk=use_wrk,
                 )
             )
 
@@ -524,6 +573,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per phase")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients")
     parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "httpx"),
+        default="auto",
+        help="load generator: wrk (Debian, light on CPU) when installed, else httpx",
+    )
+    parser.add_argument(
         "--pg-admin-url",
         default=os.environ.get("LINLI_TEST_PG_URL", PG_ADMIN_URL),
         help="PostgreSQL URL used to create and drop the benchmark database",
@@ -538,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; the exit status says whether every request succeeded."""
     args = parse_args(argv)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    use_wrk = args.client == "wrk" or (args.client == "auto" and wrk_driver.available())
+    print(f"load generator: {'wrk' if use_wrk else 'httpx'}", flush=True)
     results: list[PhaseResult] = []
     try:
         for backend in backends:
@@ -546,11 +603,13 @@ def main(argv: list[str] | None = None) -> int:
                 seconds=args.seconds,
                 concurrency=args.concurrency,
                 pg_admin_url=args.pg_admin_url,
+                use_wrk=use_wrk,
             )
     except BenchError as exc:
         print(f"benchmark setup failed: {exc}", file=sys.stderr)
         return 2
-    print(f"\n{args.concurrency} concurrent clients, {args.seconds:g} s per phase\n")
+    client = "wrk" if use_wrk else "httpx"
+    print(f"\n{args.concurrency} concurrent clients ({client}), {args.seconds:g} s per phase\n")
     print(render_table(results))
     print()
     for line in goal_lines(results):

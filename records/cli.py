@@ -60,6 +60,9 @@ def serve(settings: Settings) -> None:
         port=settings.records_port,
         log_level="info",
         proxy_headers=True,
+        workers=settings.records_workers,
+        # Access lines cost CPU on every request; they are opt-in (RECORDS_ACCESS_LOG=true).
+        access_log=settings.records_access_log,
     )
 
 

@@ -14,7 +14,7 @@ from records.api.routes import health
 from records.core.audit import install_audit
 from records.core.clock import Clock, SystemClock
 from records.core.config import Settings, get_settings
-from records.core.db import make_engine, make_session_factory
+from records.core.db import make_engine, make_read_engine, make_session_factory
 from records.core.problems import install_problem_handlers
 
 log = logging.getLogger("records")
@@ -29,7 +29,9 @@ def create_app(
     """Build the app: API, Open311, staff console, and the periodic escalation job."""
     settings = settings or get_settings()
     engine = make_engine(settings)
+    read_engine = make_read_engine(settings, engine)
     session_factory = make_session_factory(engine)
+    read_session_factory = make_session_factory(read_engine)
     install_audit(session_factory)
 
     app = FastAPI(
@@ -41,6 +43,8 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory
+    app.state.read_engine = read_engine
+    app.state.read_session_factory = read_session_factory
     app.state.clock = clock or SystemClock()
     app.add_middleware(
         SessionMiddleware,
@@ -76,6 +80,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         app.state.engine.dispose()
+        app.state.read_engine.dispose()
 
 
 async def _periodic(app: FastAPI, job: Callable[[FastAPI], None]) -> None:

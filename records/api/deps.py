@@ -15,9 +15,15 @@ from records.core.security import tokens_equal
 from records.models import StaffRole, StaffUser
 
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """A session per request, rolled back if the request fails."""
-    with request.app.state.session_factory() as session:
+    """A session per request, rolled back if the request fails; reads never queue for writers."""
+    state = request.app.state
+    read_only = request.method in READ_ONLY_METHODS
+    factory = state.read_session_factory if read_only else state.session_factory
+    with factory() as session:
         yield session
 
 

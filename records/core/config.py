@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     linli_env: str = "development"
     records_host: str = "127.0.0.1"
     records_port: int = 8000
+    # Worker processes. Keep 1 on SQLite: its writers queue best inside one process (measured
+    # in docs/benchmarks.md); on PostgreSQL use about one per core.
+    records_workers: int = Field(default=1, ge=1, le=32)
+    records_access_log: bool = False
     database_url: str = f"sqlite:///{ROOT / 'var' / 'linli.db'}"
     service_token: str = Field(min_length=16)
     secret_key: str = Field(min_length=16)

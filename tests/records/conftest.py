@@ -37,6 +37,7 @@ def app(settings: Settings, clock: ManualClock) -> Iterator[FastAPI]:
     Base.metadata.create_all(application.state.engine)
     yield application
     application.state.engine.dispose()
+    application.state.read_engine.dispose()
 
 
 @pytest.fixture
