@@ -1,4 +1,4 @@
-# Linli. Two commands on a fresh clone: `make setup` then `make run`.
+# Linli. Two commands on a fresh clone: `make run` and `make test`.
 # Everything installs into .venv (app, Python 3.11) and .venv-rasa (Rasa, Python 3.10);
 # scripts/setup.sh is idempotent, so the targets below can call it every time.
 

@@ -28,6 +28,7 @@ shopt -s nullglob
 SYSTEM_PACKAGES=(
   espeak-ng:espeak-ng
   sox:sox
+  wrk:wrk          # load generator for make bench
 )
 
 # Installed into .venv-rasa before Rasa. Rasa 3.6's dependencies need setuptools<70.
