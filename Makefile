@@ -9,7 +9,7 @@ PYTHON := .venv/bin/python
 SETUP := bash scripts/setup.sh
 PYTEST_ARGS ?=
 # mypy fails on a directory without Python files, so only pass those that have some.
-MYPY_DIRS := $(foreach d,records channels voice scripts bench,$(if $(wildcard $(d)/*.py),$(d)))
+MYPY_DIRS := $(foreach d,records actions channels voice scripts bench,$(if $(wildcard $(d)/*.py),$(d)))
 
 .PHONY: help setup run test lint bench clean distclean
 

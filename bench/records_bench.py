@@ -40,7 +40,6 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from bench import wrk_driver
-
 from records.demo import FIRST_PHONE
 
 ROOT = Path(__file__).resolve().parents[1]

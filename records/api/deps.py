@@ -14,7 +14,6 @@ from records.core.problems import Problem
 from records.core.security import tokens_equal
 from records.models import StaffRole, StaffUser
 
-
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
 
