@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from records.core.config import Settings
@@ -30,6 +30,7 @@ from records.models import (
 )
 from records.repository import identities as identities_repo
 from records.repository import notifications as notifications_repo
+from records.repository.paging import page
 
 GRID_WORKER = "网格员"
 UNIT_LEADER = "联户长"
@@ -295,9 +296,7 @@ def list_alerts(
     query = select(EmergencyAlert)
     if status is not None:
         query = query.where(EmergencyAlert.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(EmergencyAlert.id.desc()).limit(limit).offset(offset))
-    return rows.all(), total
+    return page(session, query.order_by(EmergencyAlert.id.desc()), limit=limit, offset=offset)
 
 
 def acknowledge(

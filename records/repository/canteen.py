@@ -32,6 +32,7 @@ from records.models import (
 from records.repository import identities as identities_repo
 from records.repository import notifications as notifications_repo
 from records.repository import residents as residents_repo
+from records.repository.paging import page
 
 # Default booking cut-offs in local time: (days before the meal, time of day). The kitchen
 # shops the evening before for breakfast and cooks from mid-morning / mid-afternoon.
@@ -131,9 +132,7 @@ def list_dishes(
     query = select(Dish)
     if active is not None:
         query = query.where(Dish.active == active)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Dish.name).limit(limit).offset(offset)).all()
-    return rows, total
+    return page(session, query.order_by(Dish.name), limit=limit, offset=offset)
 
 
 # --- Menus ----------------------------------------------------------------------------------
@@ -219,12 +218,8 @@ def menus_between(
     query = select(Menu).where(Menu.day >= first, Menu.day <= last)
     if slot is not None:
         query = query.where(Menu.slot == slot)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     serving_order = case(SLOT_ORDER, value=Menu.slot)
-    rows = session.scalars(
-        query.order_by(Menu.day, serving_order).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return page(session, query.order_by(Menu.day, serving_order), limit=limit, offset=offset)
 
 
 def booked_quantities(session: Session, *, menu_ids: Sequence[int]) -> dict[int, int]:
@@ -459,11 +454,7 @@ def list_bookings(
         query = query.where(Menu.slot == slot)
     if status is not None:
         query = query.where(Booking.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Menu.day.desc(), Booking.id).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return page(session, query.order_by(Menu.day.desc(), Booking.id), limit=limit, offset=offset)
 
 
 # --- The kitchen's day sheet ----------------------------------------------------------------

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,7 @@ from records.models import ChannelIdentity, ChannelKind, HandoffRequest, Handoff
 from records.repository import identities as identities_repo
 from records.repository import residents as residents_repo
 from records.repository.alerts import minutes_text, notify_staff_once, responders_for_building
+from records.repository.paging import page
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,12 @@ def list_handoffs(
     query = select(HandoffRequest)
     if status is not None:
         query = query.where(HandoffRequest.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(HandoffRequest.due_at, HandoffRequest.id).limit(limit).offset(offset)
+    return page(
+        session,
+        query.order_by(HandoffRequest.due_at, HandoffRequest.id),
+        limit=limit,
+        offset=offset,
     )
-    return rows.all(), total
 
 
 def claim(

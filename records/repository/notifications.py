@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from records.models import (
     Resident,
     VerificationState,
 )
+from records.repository.paging import page
 
 
 def enqueue(
@@ -225,6 +226,4 @@ def list_notifications(
         query = query.where(Notification.state == state)
     if channel is not None:
         query = query.where(Notification.channel == channel)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Notification.id.desc()).limit(limit).offset(offset))
-    return rows.all(), total
+    return page(session, query.order_by(Notification.id.desc()), limit=limit, offset=offset)

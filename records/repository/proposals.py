@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from records.models import (
 )
 from records.repository import identities as identities_repo
 from records.repository import notifications as notifications_repo
+from records.repository.paging import page
 
 S = ProposalStatus
 STATUS_NAMES = {
@@ -111,11 +112,12 @@ def list_proposals(
     query = select(Proposal)
     if statuses:
         query = query.where(Proposal.status.in_(statuses))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Proposal.created_at.desc(), Proposal.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return page(
+        session,
+        query.order_by(Proposal.created_at.desc(), Proposal.id.desc()),
+        limit=limit,
+        offset=offset,
+    )
 
 
 def _require(proposal: Proposal, allowed: Sequence[ProposalStatus], doing: str) -> None:

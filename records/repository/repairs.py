@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from records.core.config import Settings
@@ -35,6 +35,7 @@ from records.models import (
 from records.repository import community as community_repo
 from records.repository import identities as identities_repo
 from records.repository import notifications as notify
+from records.repository.paging import page
 
 CATEGORY_NAMES: dict[RepairCategory, str] = {
     RepairCategory.water: "水管",
@@ -271,9 +272,7 @@ def list_repairs(
         row = identities_repo.find_identity(session, identity=reporter_identity)
         # A sender never seen has reported nothing (comparing with None would mean IS NULL).
         query = query.where(Repair.reporter_identity_id == row.id if row else false())
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Repair.id.desc()).limit(limit).offset(offset)).all()
-    return rows, total
+    return page(session, query.order_by(Repair.id.desc()), limit=limit, offset=offset)
 
 
 def repairs_for_identity(session: Session, *, identity: str, limit: int) -> Sequence[Repair]:

@@ -5,12 +5,13 @@ from datetime import date
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from records.core.crypto import current_cipher
 from records.core.problems import Problem, not_found
 from records.models import ChannelKind, Household, Resident, ResidentPhone
+from records.repository.paging import page
 
 BAD_PHONE = "电话号码格式不对，请核对后再试。"
 
@@ -112,9 +113,7 @@ def list_residents(
         query = query.where(Resident.household_id == household_id)
     if elderly is not None:
         query = query.where(Resident.is_elderly == elderly)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Resident.id).limit(limit).offset(offset)).unique().all()
-    return rows, total
+    return page(session, query.order_by(Resident.id), limit=limit, offset=offset)
 
 
 def age_on(resident: Resident, day: date) -> int | None:

@@ -41,6 +41,7 @@ from records.repository import identities as identities_repo
 from records.repository import notifications as notifications_repo
 from records.repository import residents as residents_repo
 from records.repository.alerts import notify_staff_once, responders_for_building
+from records.repository.paging import page
 
 # The skill vocabulary, with the words residents and staff use for each.
 SKILLS: dict[str, str] = {
@@ -192,9 +193,7 @@ def list_volunteers(
         query = query.where(Volunteer.home_building_id == building_id)
     if active is not None:
         query = query.where(Volunteer.active == active)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Volunteer.id).limit(limit).offset(offset)).unique()
-    return rows.all(), total
+    return page(session, query.order_by(Volunteer.id), limit=limit, offset=offset)
 
 
 def volunteer_for(session: Session, *, identity: str) -> Volunteer | None:
@@ -335,9 +334,7 @@ def list_tasks(
         query = query.where(Task.volunteer_id == volunteer_id)
     if building_id is not None:
         query = query.where(Task.building_id == building_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Task.id.desc()).limit(limit).offset(offset))
-    return rows.all(), total
+    return page(session, query.order_by(Task.id.desc()), limit=limit, offset=offset)
 
 
 def tasks_for_volunteer(
@@ -673,6 +670,4 @@ def points_ledger(
 ) -> tuple[Sequence[PointsEntry], int]:
     """A page of the volunteer's ledger, newest first, and the total."""
     query = select(PointsEntry).where(PointsEntry.volunteer_id == volunteer_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(PointsEntry.id.desc()).limit(limit).offset(offset))
-    return rows.all(), total
+    return page(session, query.order_by(PointsEntry.id.desc()), limit=limit, offset=offset)

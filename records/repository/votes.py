@@ -35,6 +35,7 @@ from records.models import (
 from records.repository import identities as identities_repo
 from records.repository import notifications as notifications_repo
 from records.repository import proposals as proposals_repo
+from records.repository.paging import page
 
 YES_NO_OPTIONS = (("yes", "同意"), ("no", "反对"), ("abstain", "弃权"))
 # Words people say for the yes/no/abstain options, beyond the labels themselves.
@@ -207,11 +208,9 @@ def list_votes(
 ) -> tuple[Sequence[Vote], int]:
     """A page of votes (optionally only upcoming, open or closed ones) and the total."""
     query = _in_state(select(Vote), state, now)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Vote.opens_at.desc(), Vote.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return page(
+        session, query.order_by(Vote.opens_at.desc(), Vote.id.desc()), limit=limit, offset=offset
+    )
 
 
 def _in_state(query: Select[Vote], state: VoteState | None, now: datetime) -> Select[Vote]:
