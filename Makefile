@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # mypy fails on a directory without Python files, so only pass those that have some.
 MYPY_DIRS := $(foreach d,records actions channels voice scripts bench,$(if $(wildcard $(d)/*.py),$(d)))
 
-.PHONY: help setup run test lint bench clean distclean
+.PHONY: help setup model run test lint bench clean distclean
 
 help: ## Show this help
 	@printf 'Usage: make TARGET\n\n'
@@ -21,11 +21,16 @@ help: ## Show this help
 setup: ## Install system packages, both venvs and .env (idempotent)
 	$(SETUP) all
 
+model: ## Train the Rasa model if its inputs changed (cached in bot/models/)
+	$(SETUP) app rasa
+	$(PYTHON) scripts/model.py
+
 run: setup ## Start everything; Ctrl-C stops it
-	$(PYTHON) scripts/run.py
+	RASA_MODEL=$$($(PYTHON) scripts/model.py) && export RASA_MODEL && $(PYTHON) scripts/run.py
 
 test: ## Run the tests (PYTEST_ARGS="-k x" to select)
 	$(SETUP) app rasa env
+	$(PYTHON) scripts/model.py
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint: ## ruff and mypy

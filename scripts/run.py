@@ -57,6 +57,8 @@ class Service:
     health_url: str
     links: tuple[Link, ...] = field(default=())
     startup_timeout: float = 60.0
+    cwd: str = "."
+    extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
 def probe_host(host: str) -> str:
@@ -104,6 +106,48 @@ def services(env: Mapping[str, str]) -> list[Service]:
                     ),
                 ),
             ),
+        ),
+        *dialogue_services(env, records),
+    ]
+
+
+def dialogue_services(env: Mapping[str, str], records_url: str) -> list[Service]:
+    """The action server and Rasa (with the model `scripts/model.py` trained or found)."""
+    actions_host = env.get("ACTIONS_HOST", "127.0.0.1")
+    actions_port = int(env.get("ACTIONS_PORT", "5055"))
+    actions = f"http://{probe_host(actions_host)}:{actions_port}"
+    rasa_host = env.get("RASA_HOST", "127.0.0.1")
+    rasa_port = int(env.get("RASA_PORT", "5005"))
+    rasa = f"http://{probe_host(rasa_host)}:{rasa_port}"
+    rasa_bin = str(ROOT / ".venv-rasa" / "bin" / "rasa")
+    return [
+        Service(
+            name="actions",
+            command=(str(VENV_PYTHON), "-m", "rasa_sdk", "--actions", "actions",
+                     "--port", str(actions_port)),
+            host=actions_host,
+            port=actions_port,
+            health_url=f"{actions}/health",
+            extra_env={"SANIC_HOST": actions_host, "RECORDS_URL": records_url},
+        ),
+        Service(
+            name="rasa",
+            command=(rasa_bin, "run", "--enable-api", "--auth-token", env.get("RASA_TOKEN", ""),
+                     "--interface", rasa_host, "--port", str(rasa_port),
+                     "--model", env.get("RASA_MODEL", ""),
+                     "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"),
+            host=rasa_host,
+            port=rasa_port,
+            health_url=f"{rasa}/",
+            links=(
+                Link("chat (REST)", f"{rasa}/webhooks/rest/webhook",
+                     ("POST {\"sender\": \"web:me\", \"message\": \"我要报修\"}",)),
+                Link("Rasa HTTP API", rasa, ("token: RASA_TOKEN in .env",)),
+            ),
+            startup_timeout=180,
+            cwd="bot",
+            extra_env={"ACTIONS_URL": f"{actions}/webhook", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+                       "TF_CPP_MIN_LOG_LEVEL": "3"},
         ),
     ]
 
@@ -181,8 +225,8 @@ class Supervisor:
         # signal a service together with any processes it spawned.
         process = subprocess.Popen(  # noqa: S603 - fixed commands from services()
             service.command,
-            cwd=ROOT,
-            env=self.env,
+            cwd=ROOT / service.cwd,
+            env={**self.env, **service.extra_env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
