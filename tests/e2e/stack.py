@@ -103,6 +103,8 @@ class Stack:
     rasa_token: str
     demo_password: str
     env: dict[str, str]
+    rasa_pid: int = 0
+    rasa_launched_at: float = 0.0  # time.perf_counter() when Rasa was started
 
     def chat(self, sender: str, text: str) -> list[dict[str, Any]]:
         """Send one message through the REST channel; the bot's replies."""
@@ -175,7 +177,8 @@ def running_stack(workdir: Path, model: Path) -> Iterator[Stack]:
                 logs=workdir,
             )
         )
-        stack.enter_context(
+        launched = time.perf_counter()
+        rasa = stack.enter_context(
             rasa_server("rasa", model, rasa_port, env=env, actions_url=actions_url, logs=workdir)
         )
         yield Stack(
@@ -188,6 +191,8 @@ def running_stack(workdir: Path, model: Path) -> Iterator[Stack]:
             env["RASA_TOKEN"],
             env["DEMO_STAFF_PASSWORD"],
             env,
+            rasa.pid,
+            launched,
         )
 
 
