@@ -27,7 +27,10 @@ from actions.outbox import post_or_queue, start_background_delivery
 from actions.records_client import RecordsError, RecordsRefused, get_client
 
 CARRIED_SLOTS = ("speech_rate",)
-STOP_FORM: list[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None)]
+HELP_TEXT = (
+    "我可以帮您：报修、订老年食堂的饭、提建议、投票、查进度。"
+    "您直接说要办什么就行，比如“我要报修”。"
+)
 HANDOFF_QUEUED = "已经记下了，系统恢复后会马上请工作人员给您回电话。"
 HANDOFF_DONE = "工作人员会尽快给您回电话。"
 EMERGENCY_DONE = "已经通知社区工作人员，马上有人联系您。情况危急请立即拨打120或119。"
@@ -148,7 +151,7 @@ class ActionHelp(Action):
         if followup:
             dispatcher.utter_message(text="您回答我的问题就行，说“找人工”可以请工作人员帮忙。")
             return followup
-        dispatcher.utter_message(response="utter_help")
+        dispatcher.utter_message(text=HELP_TEXT)
         return []
 
 
@@ -175,7 +178,7 @@ class ActionHumanHandoff(Action):
             return [SlotSet("offered_handoff", False)]
         reply = HANDOFF_QUEUED if queued else (created or {}).get("message") or HANDOFF_DONE
         dispatcher.utter_message(text=reply)
-        return [SlotSet("offered_handoff", False), *STOP_FORM]
+        return [SlotSet("offered_handoff", False), *stop_form(tracker, domain)]
 
 
 class ActionDenyHandoff(Action):
@@ -217,7 +220,16 @@ class ActionEmergency(Action):
             message = None  # an alert is never refused; keep the safety advice below
         dispatcher.utter_message(text=message or EMERGENCY_DONE)
         ask_yes_no(dispatcher, "要不要我请工作人员马上给您打电话？")
-        return [*STOP_FORM, SlotSet("offered_handoff", True)]
+        return [*stop_form(tracker, domain), SlotSet("offered_handoff", True)]
+
+
+def stop_form(tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    """End the active form and forget what it collected, so nothing pre-fills the next one."""
+    events: list[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None)]
+    loop = (tracker.active_loop or {}).get("name")
+    form = ((domain.get("forms") or {}).get(loop) or {}) if loop else {}
+    events += [SlotSet(slot, None) for slot in form.get("required_slots") or []]
+    return events
 
 
 def emergency_kind(text: str) -> str:
@@ -239,8 +251,9 @@ class ActionHandleFallback(Action):
     ) -> list[EventType]:
         misses = consecutive_fallbacks(tracker)
         if misses >= 3:
+            # Stop any form first: the next "是" must accept the offer, not answer the form.
             ask_yes_no(dispatcher, f"{NOT_UNDERSTOOD}要不要请工作人员给您打电话？")
-            return [SlotSet("offered_handoff", True)]
+            return [*stop_form(tracker, domain), SlotSet("offered_handoff", True)]
         followup = resume_form(tracker)
         if misses == 2 and not followup:
             ask_choice(dispatcher, f"{NOT_UNDERSTOOD}您是想办下面哪件事？", MENU_OPTIONS)

@@ -310,15 +310,15 @@ def parse_rating(text: str) -> int | None:
 
 _YES_WORDS: Final = """
     是 是的 对 对的 好 好的 行 可以 嗯 恩 嗯呐 没错 确认 确定 要 需要 同意 没问题 没有问题
-    当然 好嘞 好滴 不错 可不是 就是 对头 要得 ok okay yes
+    当然 好嘞 好滴 不错 可不是 就是 对头 要得 赞成 ok okay yes
 """
 _NO_WORDS: Final = """
     不 不是 不对 不要 不用 不行 不可以 不好 不需要 不了 不同意 不确认 不必 算了 取消 别
-    没有 没 否 错了 no
+    没有 没 否 错了 反对 不赞成 no
 """
 # Make the reply ambiguous: not knowing, double negatives, A-not-A questions.
 _UNSURE_WORDS: Final = """
-    不知道 不确定 不清楚 不记得 不一定 再说 再想想 考虑 等等 等一下 吗
+    不知道 不确定 不清楚 不记得 不一定 再说 再想想 想想 想一想 考虑 等等 等一下 吗
     不是不 没有不 不会不 不能不 并不是不
     要不要 需不需要 是不是 对不对 好不好 行不行 可不可以 能不能
 """
@@ -333,6 +333,8 @@ _YES_NO_WORDS: Final[dict[str, bool | Literal["skip"] | None]] = {
     **dict.fromkeys(_UNSURE_WORDS.split(), None),
     **dict.fromkeys(_SKIP_WORDS.split(), "skip"),
 }
+# Sounds that may only be hesitation when more follows.
+_FILLERS: Final = frozenset({"嗯", "恩", "呃", "额", "啊", "嗯嗯"})
 _YES_NO_MAX_LEN: Final = max(len(word) for word in _YES_NO_WORDS)
 _CLAUSE_RE: Final = re.compile(r"[,.;:!?，。；：！？、…]+")
 
@@ -358,8 +360,12 @@ def _polarities(clause: str) -> list[bool | None]:
 def yes_no(text: str) -> bool | None:
     """Yes/no reply: 是/对/好/行/可以/嗯 True, 不/不是/不要/算了/取消/别 False, else None."""
     normalized = unicodedata.normalize("NFKC", text).lower()
-    for clause in _CLAUSE_RE.split(normalized):
-        polarities = _polarities("".join(clause.split()))
+    clauses = ["".join(c.split()) for c in _CLAUSE_RE.split(normalized)]
+    clauses = [c for c in clauses if c]
+    for index, clause in enumerate(clauses):
+        if clause in _FILLERS and index < len(clauses) - 1:
+            continue  # "嗯…我想想": a hesitation, the rest decides
+        polarities = _polarities(clause)
         if not polarities:
             continue
         # The first clause that answers decides: "不，我要明天的" is a no.

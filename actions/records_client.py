@@ -411,6 +411,7 @@ class RecordsClient:
         started = time.monotonic()
         status: int | None = None
         error = "no attempt made"
+        detail_zh = UNAVAILABLE_ZH
         for attempt in range(1, attempts + 1):
             retry_after: float | None = None
             try:
@@ -426,6 +427,9 @@ class RecordsClient:
                 _raise_if_final(response, method, path, attempt)
                 error = f"HTTP {status}"
                 retry_after = _retry_after(response)
+                if status in RETRYABLE_4XX:
+                    # e.g. 429 "too many wrong codes, try in an hour": the backend's own words
+                    detail_zh = RecordsRefused.from_response(response).detail_zh
             if attempt == attempts:
                 break
             delay = self._delay(attempt, retry_after)
@@ -442,6 +446,7 @@ class RecordsClient:
             f"{method} {path}: records backend unavailable after {attempt} attempt(s): {error}",
             attempts=attempt,
             status=status,
+            detail_zh=detail_zh,
         )
 
     def _delay(self, retry: int, retry_after: float | None) -> float:

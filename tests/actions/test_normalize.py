@@ -528,3 +528,11 @@ def test_import_does_not_load_date_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     ).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("反对", False), ("我反对", False), ("赞成", True), ("嗯…我想想", None), ("让我想一想", None)],
+)
+def test_yes_no_does_not_read_oppose_or_hesitation_as_yes(text: str, expected: bool | None) -> None:
+    assert normalize.yes_no(text) is expected
