@@ -132,7 +132,8 @@ def dialogue_services(env: Mapping[str, str], records_url: str) -> list[Service]
         ),
         Service(
             name="rasa",
-            command=(rasa_bin, "run", "--enable-api", "--auth-token", env.get("RASA_TOKEN", ""),
+            # --auth-token=…: a random token may start with "-", which argparse takes for an option
+            command=(rasa_bin, "run", "--enable-api", f"--auth-token={env.get('RASA_TOKEN', '')}",
                      "--interface", rasa_host, "--port", str(rasa_port),
                      "--model", env.get("RASA_MODEL", ""),
                      "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"),

@@ -213,8 +213,8 @@ def rasa_server(
             RASA,
             "run",
             "--enable-api",
-            "--auth-token",
-            env["RASA_TOKEN"],
+            # one argument: a random token may start with "-", which argparse takes for an option
+            f"--auth-token={env['RASA_TOKEN']}",
             "--interface",
             "127.0.0.1",
             "--port",

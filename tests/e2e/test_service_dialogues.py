@@ -20,6 +20,7 @@ def test_unknown_person_reports_a_repair(stack: Stack) -> None:
         who,
         "我要报修",
         [
+            ("对吗", "对"),  # the read-back first: it repeats words the other questions use
             ("哪", "3号楼2单元501"),
             ("什么问题", "厨房水管一直漏水"),
             ("说说", "厨房水管一直漏水"),
@@ -42,6 +43,7 @@ def test_registered_caller_books_tomorrows_lunch(stack: Stack) -> None:
         ELDER_PHONE,
         "我想订明天的午饭",
         [
+            ("对吗", "对"),  # the read-back first: it repeats words the other questions use
             ("几份", "一份"),
             ("送", "不用送"),
             ("忌口", "没有"),
