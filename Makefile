@@ -38,8 +38,11 @@ lint: ## ruff and mypy
 	.venv/bin/ruff check .
 	.venv/bin/mypy $(MYPY_DIRS)
 
-bench: setup ## Benchmark the records backend
+bench: setup ## Run every benchmark (record the results in docs/benchmarks.md)
 	$(PYTHON) -m bench.records_bench
+	$(PYTHON) scripts/model.py
+	$(PYTHON) -m bench.nlu_bench
+	$(PYTHON) -m bench.chat_bench
 
 clean: ## Remove var/ (local database) and .stamps/; keeps venvs and .env
 	rm -rf var .stamps
