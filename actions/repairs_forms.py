@@ -431,12 +431,19 @@ class ValidateRepairForm(FormValidationAction):
         tracker: Tracker,
         domain: dict[str, Any],
     ) -> dict[str, Any]:
-        if value is None:
-            return {"repair_confirm": None}  # emptied, as a stale value
-        answer = value if isinstance(value, bool) else answer_yes_no(tracker, str(value))
-        if answer is None:
-            dispatcher.utter_message(text=SAY_RIGHT_OR_NOT)
-        return {"repair_confirm": answer}
+        return read_back_answer("repair_confirm", value, dispatcher, tracker)
+
+
+def read_back_answer(
+    slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
+) -> dict[str, Any]:
+    """The yes/no answer to a read-back; asks again kindly when it is neither."""
+    if value is None:
+        return {slot: None}  # emptied, as a stale value
+    answer = value if isinstance(value, bool) else answer_yes_no(tracker, str(value))
+    if answer is None:
+        dispatcher.utter_message(text=SAY_RIGHT_OR_NOT)
+    return {slot: answer}
 
 
 def rating_score(value: Any, text: str) -> int | None:
@@ -509,9 +516,4 @@ class ValidateRepairRateForm(FormValidationAction):
         tracker: Tracker,
         domain: dict[str, Any],
     ) -> dict[str, Any]:
-        if value is None:
-            return {"repair_rate_confirm": None}  # emptied, as a stale value
-        answer = value if isinstance(value, bool) else answer_yes_no(tracker, str(value))
-        if answer is None:
-            dispatcher.utter_message(text=SAY_RIGHT_OR_NOT)
-        return {"repair_rate_confirm": answer}
+        return read_back_answer("repair_rate_confirm", value, dispatcher, tracker)
