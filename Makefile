@@ -29,7 +29,7 @@ run: setup ## Start everything; Ctrl-C stops it
 	RASA_MODEL=$$($(PYTHON) scripts/model.py) && export RASA_MODEL && $(PYTHON) scripts/run.py
 
 test: ## Run the tests (PYTEST_ARGS="-k x" to select)
-	$(SETUP) app rasa env
+	$(SETUP) system app rasa env
 	$(PYTHON) scripts/model.py
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 

@@ -24,11 +24,16 @@ set -euo pipefail
 shopt -s nullglob
 
 # System packages as "apt-package:binary"; a package is installed only when its
-# binary is missing. Later: baresip:baresip sip-tester:sipp chromium:chromium
+# binary (a command name, or an absolute path for packages without one) is missing.
 SYSTEM_PACKAGES=(
-  espeak-ng:espeak-ng
-  sox:sox
-  wrk:wrk          # load generator for make bench
+  espeak-ng:espeak-ng                 # Mandarin text-to-speech (pyttsx3's engine)
+  sox:sox                             # audio conversion in tests and tools
+  wrk:wrk                             # load generator for make bench
+  chromium:chromium                   # browser tests of the voice web app
+  fonts-noto-cjk:/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+  baresip-core:baresip                # SIP callers in phone-line tests
+  sip-tester:sipp                     # SIP INFO and registrar peers in phone-line tests
+  kamailio:kamailio                   # SIP dispatcher in front of phone workers
 )
 
 # Installed into .venv-rasa before Rasa. Rasa 3.6's dependencies need setuptools<70.
@@ -206,10 +211,15 @@ ensure_venv() {
 
 # --- System packages --------------------------------------------------------------
 
+# True if a SYSTEM_PACKAGES probe (a command, or an absolute path) is present.
+system_probe_ok() {
+  if [[ $1 == /* ]]; then [[ -e $1 ]]; else command -v "$1" >/dev/null 2>&1; fi
+}
+
 ensure_system() {
   local entry missing=() sudo=()
   for entry in "${SYSTEM_PACKAGES[@]}"; do
-    command -v "${entry#*:}" >/dev/null 2>&1 || missing+=("${entry%%:*}")
+    system_probe_ok "${entry#*:}" || missing+=("${entry%%:*}")
   done
   if ((${#missing[@]} == 0)); then
     log "system packages present"
@@ -230,8 +240,8 @@ ensure_system() {
   ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y --no-install-recommends "${missing[@]}"
   for entry in "${SYSTEM_PACKAGES[@]}"; do
-    command -v "${entry#*:}" >/dev/null 2>&1 ||
-      die "${entry%%:*} was installed but ${entry#*:} is still not on PATH"
+    system_probe_ok "${entry#*:}" ||
+      die "${entry%%:*} was installed but ${entry#*:} is still missing"
   done
 }
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: settings with fresh secrets, and databases on SQLite and PostgreSQL."""
+"""Shared fixtures: settings with fresh secrets, databases on SQLite and PostgreSQL, and the
+running dialogue stack (records, actions, Rasa) for end-to-end tests of every channel."""
 
 import base64
 import os
@@ -13,6 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from records.core.config import Settings
+from tests.e2e.stack import Stack, running_stack, trained_model
 
 # PostgreSQL server used for the second backend; these machines and CI run one with trust auth.
 PG_ADMIN_URL = os.environ.get(
@@ -89,3 +91,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     finally:
         _drop_pg_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def model() -> Path:
+    """The trained model for the current bot and NLU data."""
+    return trained_model()
+
+
+@pytest.fixture(scope="session")
+def stack(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The real services (records, actions, Rasa), started once per test session."""
+    with running_stack(tmp_path_factory.mktemp("stack"), model) as running:
+        yield running

@@ -1,0 +1,1 @@
+"""Messaging channels (Telegram, WeChat), the Rasa client they share, and notifications."""
