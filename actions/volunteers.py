@@ -6,8 +6,13 @@
 * action_volunteer_task_list: the tasks waiting for an answer and those taken, numbered, and
   the points balance; the numbers are kept in people_listed_tasks.
 * volunteer_task_form (volunteer_task_id): which task "我接" / "去不了" / "做完了" is about:
-  the position said ("第二个") in the last list, else the only task that fits, else asked;
-  then POST /api/v1/volunteers/tasks/{id}/accept|decline|done.
+  the task a notification button names (`/task_accept{"task_id": 12}` fills the slot from
+  the task_id entity), else the position said ("第二个") in the last list, else the only
+  task that fits, else asked; then POST /api/v1/volunteers/tasks/{id}/accept|decline|done.
+  "Done" carries the volunteer's words as a note, and a photo when the channel sent one
+  (message metadata `photo`: a URL or the channel's file id).
+* action_task_confirm: the resident confirms a task done for them (the 确认完成 button names
+  it; else their latest done task): POST /api/v1/volunteers/tasks/confirm.
 """
 
 import re
@@ -50,6 +55,9 @@ TASK_FORM = "volunteer_task_form"
 VOLUNTEERS_PATH = "/api/v1/volunteers"
 ME_PATH = "/api/v1/volunteers/me"
 MINE_PATH = "/api/v1/volunteers/tasks/mine"
+CONFIRM_PATH = "/api/v1/volunteers/tasks/confirm"
+NOTE_LIMIT = 1000
+PHOTO_LIMIT = 500
 
 # The backend's skill vocabulary (records.repository.volunteers.SKILLS), in its order.
 SKILLS: dict[str, str] = {
@@ -187,6 +195,37 @@ def position(tracker: Tracker, text: str) -> int | None:
     if _BARE_NUMBER.match(cleaned):
         return normalize.to_int(cleaned)
     return None
+
+
+def task_id_entity(tracker: Tracker) -> int | None:
+    """The task a button names (`/task_accept{"task_id": 12}`), if any."""
+    return as_task_id(entity_value(tracker, "task_id"))
+
+
+def as_task_id(value: Any) -> int | None:
+    """A positive task id from an entity or slot value (12, 12.0, "12"), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and value == int(value) and value > 0:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return None
+
+
+def done_details(tracker: Tracker) -> dict[str, str]:
+    """The note and photo of a volunteer reporting done: their words, and the channel's
+    `photo` metadata (a URL or file id)."""
+    latest = tracker.latest_message or {}
+    details: dict[str, str] = {}
+    text = (latest.get("text") or "").strip()
+    # A button's command or "第二个" (which task) says nothing about the work itself.
+    if text and not text.startswith("/") and position(tracker, text) is None:
+        details["note"] = text[:NOTE_LIMIT]
+    photo = (latest.get("metadata") or {}).get("photo")
+    if isinstance(photo, str) and photo.strip():
+        details["photo"] = photo.strip()[:PHOTO_LIMIT]
+    return details
 
 
 def task_verb(tracker: Tracker) -> str | None:
@@ -485,6 +524,10 @@ class ValidateVolunteerTaskForm(FormValidationAction):
         verb = task_verb(tracker)
         if verb is None:
             return as_events(stop_form())
+        # A tap on a notification's button names the task: no question needed.
+        named = task_id_entity(tracker) or as_task_id(tracker.get_slot("volunteer_task_id"))
+        if named is not None:
+            return [SlotSet("volunteer_task_id", named)]
         listed = tracker.get_slot("people_listed_tasks") or []
         said = position(tracker, latest_text(tracker))
         if said is not None and 1 <= said <= len(listed):
@@ -512,6 +555,9 @@ class ValidateVolunteerTaskForm(FormValidationAction):
         """Position said: "第二个" (or keypad 2) → the second task of the list just read."""
         if isinstance(slot_value, int) and not isinstance(slot_value, bool):
             return {"volunteer_task_id": slot_value}
+        named = task_id_entity(tracker)
+        if named is not None:
+            return {"volunteer_task_id": named}
         text = str(slot_value or "")
         listed = tracker.get_slot("people_listed_tasks") or []
         said = position(tracker, text)
@@ -548,13 +594,40 @@ class ActionVolunteerTaskSubmit(Action):
         task_id = int(task_id)
         key = form_idempotency_key(tracker.sender_id, TASK_FORM, {"task": task_id, "verb": verb})
         path = f"/api/v1/volunteers/tasks/{task_id}/{verb}"
+        body: dict[str, Any] = {"identity": identity_of(tracker)}
+        if verb == "done":
+            body.update(done_details(tracker))
         try:
-            answer = await get_client().post(
-                path, {"identity": identity_of(tracker)}, idempotency_key=key
-            )
+            answer = await get_client().post(path, body, idempotency_key=key)
         except RecordsError as error:
             say_refusal(dispatcher, error)
             return reset
         message = (answer or {}).get("message") if isinstance(answer, dict) else None
         dispatcher.utter_message(text=message or TASK_DONE_DEFAULT[verb])
         return reset
+
+
+# --- the resident confirms ----------------------------------------------------------------
+
+
+class ActionTaskConfirm(Action):
+    """The resident confirms a volunteer's work (the 确认完成 button, or "饭收到了")."""
+
+    def name(self) -> str:
+        return "action_task_confirm"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        body: dict[str, Any] = {"identity": identity_of(tracker)}
+        named = task_id_entity(tracker)
+        if named is not None:
+            body["task_id"] = named
+        try:
+            answer = await get_client().post(CONFIRM_PATH, body)
+        except RecordsError as error:
+            say_error(dispatcher, error)
+            return []
+        message = (answer or {}).get("message") if isinstance(answer, dict) else None
+        dispatcher.utter_message(text=message or "谢谢您的确认！")
+        return []

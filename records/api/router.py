@@ -9,6 +9,7 @@ from records.api.routes import (
     community,
     handoffs,
     identities,
+    leaders,
     notifications,
     proposals,
     repairs,
@@ -30,6 +31,7 @@ for module in (
     volunteers,
     alerts,
     handoffs,
+    leaders,
     notifications,
 ):
     api_router.include_router(module.router)

@@ -1,9 +1,10 @@
 """Settings from environment variables and the `.env` file that setup creates."""
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,8 +51,69 @@ class Settings(BaseSettings):
     canteen_subsidy_tiers: str = "60:10,70:20,80:30,90:50"
     canteen_max_quantity: int = 10
 
+    # Volunteer dispatch (records/repository/dispatch.py). Per-kind values are "kind:value"
+    # pairs; a kind left out falls back to the "default" pair.
+    dispatch_offer_count: int = Field(default=3, ge=1, le=50)
+    # Minutes volunteers have to answer an offer before the grid worker takes over.
+    task_answer_minutes: str = (
+        "default:120,meal_delivery:60,emergency_check:5,visit:240,repair_help:240,escort:240"
+    )
+    task_points: str = "default:1,meal_delivery:1,visit:2,repair_help:2,escort:2,emergency_check:3"
+    # Minutes before the due time the assignee is reminded, once.
+    task_reminder_minutes: float = Field(default=60, ge=0)
+    # A done task its resident never confirmed counts as confirmed after this long.
+    task_auto_confirm_hours: float = Field(default=24, gt=0)
+    # Recently finished tasks (this many days) count against a volunteer, to share the work.
+    dispatch_fairness_days: int = Field(default=30, ge=1)
+    # When meals are delivered (local time): a delivery task is due then.
+    canteen_delivery_times: str = "breakfast:07:30,lunch:11:30,dinner:17:30"
+    # Emergencies a volunteer is sent to check on (never fire or gas: that is for 119).
+    emergency_check_kinds: str = "fall,illness,trapped,other"
+    emergency_check_due_minutes: float = Field(default=15, gt=0)
+    # Every this many days each elderly resident living alone gets a visit task; 0 turns
+    # periodic visits off. The visit is due `visit_due_hours` after it is created.
+    visit_interval_days: int = Field(default=7, ge=0)
+    visit_due_hours: float = Field(default=48, gt=0)
+
     page_size_default: int = 20
     page_size_max: int = 100
+
+    @field_validator("task_answer_minutes", "task_points")
+    @classmethod
+    def _per_kind_pairs(cls, value: str) -> str:
+        pairs = _pairs(value)
+        if "default" not in pairs:
+            raise ValueError('needs a "default:<number>" pair')
+        for number in pairs.values():
+            if float(number) < 0:
+                raise ValueError("values must not be negative")
+        return value
+
+    @field_validator("canteen_delivery_times")
+    @classmethod
+    def _delivery_times(cls, value: str) -> str:
+        for moment in _pairs(value).values():
+            time.fromisoformat(moment)
+        return value
+
+    def task_answer_minutes_for(self, kind: str) -> float:
+        """How long volunteers have to answer an offer of this kind of task."""
+        pairs = _pairs(self.task_answer_minutes)
+        return float(pairs.get(kind, pairs["default"]))
+
+    def task_points_for(self, kind: str) -> int:
+        """Points a task of this kind is worth."""
+        pairs = _pairs(self.task_points)
+        return int(float(pairs.get(kind, pairs["default"])))
+
+    def delivery_time(self, slot: str) -> time | None:
+        """Local time meals of this slot are delivered, if configured."""
+        found = _pairs(self.canteen_delivery_times).get(slot)
+        return time.fromisoformat(found) if found else None
+
+    def emergency_check_kind_set(self) -> set[str]:
+        """Emergency kinds that get a volunteer check-on task."""
+        return {k.strip() for k in self.emergency_check_kinds.split(",") if k.strip()}
 
     def sqlalchemy_url(self) -> str:
         """The database URL with relative SQLite paths anchored at the repository root."""
@@ -70,6 +132,19 @@ class Settings(BaseSettings):
             age, percent = pair.split(":")
             tiers.append((int(age), int(percent)))
         return sorted(tiers)
+
+
+def _pairs(value: str) -> dict[str, str]:
+    """Parse "key:value,key:value" (values may hold colons, e.g. times)."""
+    pairs = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        key, sep, rest = item.strip().partition(":")
+        if not sep or not key or not rest:
+            raise ValueError(f"expected key:value, got {item!r}")
+        pairs[key.strip()] = rest.strip()
+    return pairs
 
 
 @lru_cache

@@ -82,7 +82,14 @@ class Task(IdMixin, CreatedMixin, Base):
     accepted_at: Mapped[datetime | None]
     done_at: Mapped[datetime | None]
     done_note: Mapped[str | None] = mapped_column(Text)
+    # A photo of the finished work: a URL or a messaging channel's file id.
+    done_photo: Mapped[str | None] = mapped_column(String(500))
     confirmed_at: Mapped[datetime | None]
+    # When the assignee was reminded of the due time (once per task).
+    reminded_at: Mapped[datetime | None]
+    # What made the task arise ("booking:12", "alert:3", "repair:7", "visit:5:2938"); unique,
+    # so a booking or an alert never gets two tasks, even when two requests race.
+    source_key: Mapped[str | None] = mapped_column(String(60), unique=True)
 
     def __str__(self) -> str:
         return self.title
@@ -98,6 +105,12 @@ class TaskOffer(IdMixin, CreatedMixin, Base):
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id"), index=True)
     state: Mapped[OfferState] = mapped_column(str_enum(OfferState), default=OfferState.pending)
     answered_at: Mapped[datetime | None]
+    # Where dispatch ranked this volunteer (1 = best), the total score and its parts with
+    # the reasons in words, so staff can see why an offer went to whom. Empty for offers
+    # staff made by hand.
+    rank: Mapped[int | None]
+    score: Mapped[int | None]
+    ranking: Mapped[dict[str, Any] | None]
 
 
 class PointsEntry(IdMixin, CreatedMixin, Base):

@@ -27,7 +27,11 @@ from records.models import (
     Resident,
     StaffRole,
     StaffUser,
+    TaskKind,
 )
+
+# Module references: dispatch → volunteers → alerts import each other.
+from records.repository import commands, dispatch
 from records.repository import identities as identities_repo
 from records.repository import notifications as notifications_repo
 from records.repository.paging import page
@@ -161,7 +165,40 @@ def raise_alert(
     session.add(alert)
     session.flush()
     notified = _alert_everyone(session, alert=alert, resident=resident, settings=settings)
+    if resident is not None:
+        _send_a_neighbour(session, alert=alert, resident=resident, now=now, settings=settings)
     return RaisedAlert(alert=alert, notified=notified, message=_caller_message(kind, notified))
+
+
+def _send_a_neighbour(
+    session: Session,
+    *,
+    alert: EmergencyAlert,
+    resident: Resident,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """Offer an emergency check-on to the nearest volunteers, for a resident with a home.
+
+    Fire and gas are left out by default (`emergency_check_kinds`): that is for 119, not for
+    a neighbour to walk into.
+    """
+    if resident.household is None or alert.kind.value not in settings.emergency_check_kind_set():
+        return
+    dispatch.create_dispatched_task(
+        session,
+        kind=TaskKind.emergency_check,
+        title=f"紧急查看：{resident.name}（{resident.household.building.name}）{KIND_LABELS[alert.kind]}",
+        details="请马上过去看看，到了跟社区工作人员说一声。情况危急请拨打120。",
+        resident_id=resident.id,
+        alert_id=alert.id,
+        due_at=now + timedelta(minutes=settings.emergency_check_due_minutes),
+        source_key=f"alert:{alert.id}",
+        now=now,
+        settings=settings,
+        # The grid worker has just been alerted: no second message if no volunteer fits.
+        tell_if_nobody=False,
+    )
 
 
 def _sender(session: Session, identity: str | None) -> ChannelIdentity | None:
@@ -186,7 +223,10 @@ def _resident(
 def _alert_everyone(
     session: Session, *, alert: EmergencyAlert, resident: Resident | None, settings: Settings
 ) -> list[str]:
-    payload = _staff_payload(alert, resident=resident, settings=settings)
+    payload = {
+        **_staff_payload(alert, resident=resident, settings=settings),
+        "buttons": commands.leader_buttons(commands.request_ref("alert", alert.id)),
+    }
     notified = []
     for role, staff_ids in _responders(session, resident=resident):
         notify_staff_once(
@@ -332,6 +372,9 @@ def resolve(
     alert.status = AlertStatus.resolved
     alert.resolved_at = now
     alert.note = note
+    dispatch.cancel_for_source(
+        session, source_key=f"alert:{alert.id}", reason="求助已经处理好了，", now=now
+    )
     session.flush()
     return alert
 

@@ -28,7 +28,9 @@ from records.models import (
     Menu,
     Notification,
     Resident,
+    TaskKind,
 )
+from records.repository import dispatch
 from records.repository import identities as identities_repo
 from records.repository import notifications as notifications_repo
 from records.repository import residents as residents_repo
@@ -364,7 +366,40 @@ def book(
     )
     session.add(booking)
     session.flush()
+    if delivery:
+        _delivery_task(session, booking=booking, resident=resident, now=now, settings=settings)
     return booking
+
+
+def delivery_due(menu: Menu, *, settings: Settings) -> datetime | None:
+    """When a delivered meal must arrive (`canteen_delivery_times`), in UTC."""
+    at = settings.delivery_time(menu.slot.value)
+    if at is None:
+        return None
+    return datetime.combine(menu.day, at, tzinfo=local_zone(settings)).astimezone(UTC)
+
+
+def _delivery_task(
+    session: Session, *, booking: Booking, resident: Resident, now: datetime, settings: Settings
+) -> None:
+    """A meal_delivery task for volunteers, once per booking; no room in its words."""
+    menu = booking.menu
+    where = resident.household.building.name if resident.household else ""
+    dispatch.create_dispatched_task(
+        session,
+        kind=TaskKind.meal_delivery,
+        title=(
+            f"给{resident.name}送{menu.day.month}月{menu.day.day}日{SLOT_NAMES[menu.slot]}"
+            f"（{booking.quantity}份，{where}）"
+        ),
+        details="到食堂取餐，送到家门口。门牌号接单后告诉您。",
+        resident_id=resident.id,
+        booking_id=booking.id,
+        due_at=delivery_due(menu, settings=settings),
+        source_key=f"booking:{booking.id}",
+        now=now,
+        settings=settings,
+    )
 
 
 def _notes(given: str | None, *, default: str | None) -> str | None:
@@ -392,6 +427,10 @@ def cancel(
     _refuse_if_closed(booking.menu, now=now, settings=settings, action="cancel")
     booking.status = BookingStatus.cancelled
     booking.cancelled_at = now
+    if booking.delivery:
+        dispatch.cancel_for_source(
+            session, source_key=f"booking:{booking.id}", reason="居民取消了订餐，", now=now
+        )
     session.flush()
     return booking
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from records.core.config import Settings
-from records.repository import alerts, canteen, proposals, repairs, volunteers, votes
+from records.repository import alerts, canteen, dispatch, proposals, repairs, volunteers, votes
 
 log = logging.getLogger(__name__)
 Rule = Callable[..., int]
@@ -21,6 +21,8 @@ RULES: dict[str, Rule] = {
     "vote_results_published": votes.publish_closed_votes,
     "tasks_auto_confirmed": volunteers.auto_confirm_done_tasks,
     "tasks_expired": volunteers.expire_unanswered,
+    "tasks_reminded": dispatch.remind_due_tasks,
+    "visits_scheduled": dispatch.schedule_visits,
     "alerts_overdue": alerts.overdue_unacknowledged,
 }
 

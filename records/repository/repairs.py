@@ -32,6 +32,7 @@ from records.models import (
     StaffUser,
     Urgency,
 )
+from records.repository import commands
 from records.repository import community as community_repo
 from records.repository import identities as identities_repo
 from records.repository import notifications as notify
@@ -209,11 +210,16 @@ def _tell_unit_leader_of_new(session: Session, repair: Repair) -> None:
             session,
             staff_id=staff_id,
             kind="repair_new",
-            payload=_staff_payload(
-                repair,
-                f"{_urgent_mark(repair)}您联户单元有新报修：报修单{repair.id}号，"
-                f"{public_place(repair)}，{CATEGORY_NAMES[repair.category]}。请留意跟进。",
-            ),
+            payload={
+                **_staff_payload(
+                    repair,
+                    f"{_urgent_mark(repair)}您联户单元有新报修：报修单{repair.id}号，"
+                    f"{public_place(repair)}，{CATEGORY_NAMES[repair.category]}。"
+                    "请点“收到”跟进，处理不了请点“上报”交给网格员。",
+                ),
+                # 收到 / 上报 answer through records.repository.leaders.
+                "buttons": commands.leader_buttons(commands.request_ref("repair", repair.id)),
+            },
             dedupe_key=f"repair:{repair.id}:new:staff:{staff_id}",
         )
 
@@ -661,6 +667,52 @@ def _escalate(session: Session, repair: Repair, *, now: datetime) -> None:
             payload={**_staff_payload(repair, text), "tier": tier.value, "event_id": event.id},
             dedupe_key=f"repair:{repair.id}:escalate:{round_}:{tier.value}:{staff_id}",
         )
+
+
+def escalate_to(
+    session: Session, *, repair_id: int, tier: EscalationTier, note: str, actor: str, now: datetime
+) -> bool:
+    """Hand a repair up to `tier` at once (a unit leader's 上报); False if it is there already.
+
+    A tier with nobody to hold it passes the repair on to the council (the admins). The
+    periodic escalation then carries on from the new tier.
+    """
+    repair = _repair_for_update(session, repair_id=repair_id)
+    if repair.status in DONE:
+        raise Problem(
+            409, "repair-finished", f"报修单{repair.id}号已经{STATUS_NAMES[repair.status]}了。"
+        )
+    current = repair.escalation_tier
+    if current is not EscalationTier.none and _TIERS.index(current) >= _TIERS.index(tier):
+        return False
+    staff_ids = _tier_staff(session, repair, tier)
+    if not staff_ids:
+        tier = EscalationTier.council
+        staff_ids = _tier_staff(session, repair, tier)
+    event = _record(repair, kind="escalate", to_status=None, note=note, actor=actor, now=now)
+    repair.escalation_tier = tier
+    repair.escalated_at = now
+    repair.updated_at = now
+    session.flush()
+    round_ = sum(1 for e in repair.events if e.to_status == RepairStatus.reopened.value)
+    text = (
+        f"{_urgent_mark(repair)}报修单{repair.id}号（{public_place(repair)}，"
+        f"{CATEGORY_NAMES[repair.category]}）{note}现由您（{TIER_NAMES[tier]}）跟进，请尽快处理。"
+    )
+    for staff_id in staff_ids:
+        notify.notify_staff(
+            session,
+            staff_id=staff_id,
+            kind="repair_escalated",
+            payload={**_staff_payload(repair, text), "tier": tier.value, "event_id": event.id},
+            dedupe_key=f"repair:{repair.id}:escalate:{round_}:{tier.value}:{staff_id}",
+        )
+    return True
+
+
+def staff_at_tier(session: Session, *, repair: Repair, tier: EscalationTier) -> list[int]:
+    """Active staff holding `tier` for this repair's place (unit leader, grid worker, admins)."""
+    return _tier_staff(session, repair, tier)
 
 
 def _from_tier(current: EscalationTier) -> str:

@@ -1,13 +1,14 @@
 """Volunteers (志愿者), the tasks offered to them, and the points ledger (积分 / 时间银行).
 
 Task life: offered → accepted → done (→ confirmed, points credited once); an offered task
-nobody takes before `expires_at` is escalated to the grid worker.
+nobody takes before `expires_at` is escalated to the grid worker; a task whose reason went
+away (a cancelled meal booking, a resolved alert) is cancelled and its assignee told.
 
-Who may accept: a task offered to named volunteers (`offer_to`) may be accepted only by them,
-including one who declined and then changed their mind; a task offered to nobody is open to
-every active volunteer. Declining an open task records nothing (there is no offer to answer).
-When every named volunteer has declined, the task stays offered (a late "yes" still counts)
-and the grid worker is told at once, so nobody waits for the expiry.
+Who may accept: a task offered to named volunteers (`offer_to`, or the best few chosen by
+`records.repository.dispatch`) may be accepted only by them, including one who declined and
+then changed their mind; a task offered to nobody is open to every active volunteer.
+Declining an open task records nothing (there is no offer to answer). What happens when every
+named volunteer has declined is dispatch's business (the next best few, else the grid worker).
 """
 
 from collections.abc import Sequence
@@ -37,10 +38,13 @@ from records.models import (
     TaskStatus,
     Volunteer,
 )
+
+# Module references, not names: alerts → dispatch → volunteers → alerts import each other.
+from records.repository import alerts as alerts_repo
+from records.repository import commands
 from records.repository import identities as identities_repo
 from records.repository import notifications as notifications_repo
 from records.repository import residents as residents_repo
-from records.repository.alerts import notify_staff_once, responders_for_building
 from records.repository.paging import page
 
 # The skill vocabulary, with the words residents and staff use for each.
@@ -59,8 +63,6 @@ TASK_LABELS: dict[TaskKind, str] = {
     TaskKind.escort: "陪同出行",
     TaskKind.emergency_check: "紧急查看",
 }
-# A done task the resident never confirmed counts as confirmed after this long.
-AUTO_CONFIRM_AFTER = timedelta(hours=24)
 MINE_LIMIT = 50
 POINTS_REASON = "task_done"
 
@@ -235,8 +237,13 @@ def create_task(
     expires_at: datetime | None = None,
     points: int = 1,
     offer_to: Sequence[int] = (),
+    source_key: str | None = None,
 ) -> Task:
-    """Create a task and offer it to the named volunteers (or, with none named, to everyone)."""
+    """Create a task and offer it to the named volunteers (or, with none named, to everyone).
+
+    `source_key` names what made the task arise; the table holds each key once, so callers
+    creating tasks automatically catch the IntegrityError of a racing twin (see dispatch).
+    """
     resident = _referenced(session, Resident, resident_id, "居民")
     for model, ref_id, what in (
         (Building, building_id, "楼栋"),
@@ -261,21 +268,37 @@ def create_task(
         expires_at=expires_at,
         points=points,
         status=TaskStatus.offered,
+        source_key=source_key,
     )
     session.add(task)
     session.flush()
     for volunteer in volunteers:
         session.add(TaskOffer(task_id=task.id, volunteer_id=volunteer.id))
-        _tell_volunteer(
-            session,
-            volunteer,
-            kind="task_offered",
-            text=f"有一个志愿任务（{TASK_LABELS[kind]}）：{title}，完成可得{points}积分。您愿意接吗？",
-            task=task,
-            key=f"task:{task.id}:offer:{volunteer.id}",
-        )
+        tell_offer(session, volunteer, task=task, when="")
     session.flush()
     return task
+
+
+def tell_offer(session: Session, volunteer: Volunteer, *, task: Task, when: str) -> None:
+    """Offer the task to the volunteer with 接单 / 不接 buttons; `when` e.g. "11月24日11:30前"."""
+    due = f"，{when}" if when else ""
+    tell_volunteer(
+        session,
+        volunteer,
+        kind="task_offered",
+        text=(
+            f"有一个志愿任务（{TASK_LABELS[task.kind]}）：{task.title}{due}，"
+            f"完成可得{task.points}积分。您愿意接吗？"
+        ),
+        task=task,
+        key=f"task:{task.id}:offer:{volunteer.id}",
+        buttons=commands.offer_buttons(task.id),
+    )
+
+
+def task_by_source(session: Session, *, source_key: str) -> Task | None:
+    """The task that arose from `source_key` ("booking:12"), if any."""
+    return session.scalar(select(Task).where(Task.source_key == source_key))
 
 
 def _referenced(session: Session, model: type[M], ref_id: int | None, what: str) -> M | None:
@@ -392,7 +415,7 @@ def accept(
             raise _not_open(task)
     if offers and (mine is None or mine.state == OfferState.withdrawn):
         raise Problem(403, "not-offered", "这个任务没有派给您，谢谢您的热心！")
-    won = _update_task_if(
+    won = update_task_if(
         session,
         task_id=task.id,
         still=[Task.status == TaskStatus.offered],
@@ -420,7 +443,7 @@ def _not_open(task: Task) -> Problem:
     return TASK_TAKEN if taken else TASK_CLOSED
 
 
-def _update_task_if(
+def update_task_if(
     session: Session,
     *,
     task_id: int,
@@ -474,7 +497,7 @@ def decline(
     volunteer_id: int | None = None,
     now: datetime,
 ) -> Task:
-    """Say no to an offer; when every named volunteer said no, the grid worker is told."""
+    """Say no to an offer (dispatch decides what happens when everyone said no)."""
     task = get_task(session, task_id=task_id)
     volunteer = _acting_volunteer(session, identity=identity, volunteer_id=volunteer_id)
     if task.volunteer_id == volunteer.id and task.status == TaskStatus.accepted:
@@ -490,22 +513,56 @@ def decline(
     if mine.state == OfferState.pending:
         mine.state = OfferState.declined
         mine.answered_at = now
-    if task.status == TaskStatus.offered and all(o.state == OfferState.declined for o in offers):
-        _tell_responders(
-            session,
-            task,
-            kind="task_declined",
-            text=f"志愿任务“{task.title}”派给的志愿者都婉拒了，请另行安排（任务#{task.id}）。",
-            key=f"task:{task.id}:declined",
-        )
     session.flush()
     return task
 
 
+def all_declined(session: Session, *, task: Task) -> bool:
+    """Whether the task is still offered and every volunteer it was offered to said no."""
+    offers = task_offers(session, task_id=task.id)
+    return (
+        task.status == TaskStatus.offered
+        and bool(offers)
+        and all(o.state == OfferState.declined for o in offers)
+    )
+
+
+def cancel_task(session: Session, *, task_id: int, reason: str, now: datetime) -> bool:
+    """Cancel a task not yet done; the assignee is told `reason`. True when this call did it."""
+    task = get_task(session, task_id=task_id)
+    if not update_task_if(
+        session,
+        task_id=task.id,
+        still=[Task.status.in_((TaskStatus.offered, TaskStatus.accepted))],
+        values={"status": TaskStatus.cancelled},
+    ):
+        return False
+    session.refresh(task)
+    _withdraw_pending(session, TaskOffer.task_id == task.id, now=now)
+    if task.volunteer_id is not None:
+        tell_volunteer(
+            session,
+            get_volunteer(session, volunteer_id=task.volunteer_id),
+            kind="task_cancelled",
+            text=f"您接的志愿任务“{task.title}”取消了：{reason}不用去了，谢谢您！",
+            task=task,
+            key=f"task:{task.id}:cancelled",
+        )
+    session.flush()
+    return True
+
+
 def complete(
-    session: Session, *, task_id: int, identity: str, note: str | None = None, now: datetime
+    session: Session,
+    *,
+    task_id: int,
+    identity: str,
+    note: str | None = None,
+    photo: str | None = None,
+    now: datetime,
 ) -> Task:
-    """The assignee reports the task done; the resident is told and may confirm."""
+    """The assignee reports the task done (a note, a photo's URL or file id, both optional);
+    the resident is told and may confirm."""
     task = get_task(session, task_id=task_id)
     volunteer = volunteer_for(session, identity=identity)
     if volunteer is None or task.volunteer_id != volunteer.id:
@@ -517,6 +574,7 @@ def complete(
     task.status = TaskStatus.done
     task.done_at = now
     task.done_note = note
+    task.done_photo = photo
     resident = session.get(Resident, task.resident_id) if task.resident_id else None
     if resident is not None:
         notifications_repo.notify_resident(
@@ -524,8 +582,11 @@ def complete(
             resident=resident,
             kind="task_done",
             payload={
-                "text": f"志愿者已经完成了“{task.title}”。如果有什么问题，请告诉我们。",
+                "text": (
+                    f"志愿者已经完成了“{task.title}”。没问题的话请点“确认完成”，有问题请告诉我们。"
+                ),
                 "task_id": task.id,
+                "buttons": commands.confirm_buttons(task.id),
             },
             dedupe_key=f"task:{task.id}:done",
         )
@@ -533,17 +594,24 @@ def complete(
     return task
 
 
-def confirm(session: Session, *, task_id: int, now: datetime) -> tuple[Task, bool]:
+def confirm(
+    session: Session, *, task_id: int, now: datetime, identity: str | None = None
+) -> tuple[Task, bool]:
     """Confirm a done task and credit its points; True when this call credited them.
 
-    Points are credited once however often, or however concurrently, confirm is called:
-    only the call that sets `confirmed_at` credits, and the ledger's unique
+    With an `identity`, only the resident the task was for may confirm (staff confirm
+    without one). Points are credited once however often, or however concurrently, confirm
+    is called: only the call that sets `confirmed_at` credits, and the ledger's unique
     (volunteer, task, reason) would refuse a second line anyway.
     """
     task = get_task(session, task_id=task_id)
+    if identity is not None:
+        resident = identities_repo.resident_for(session, identity=identity)
+        if resident is None or resident.id != task.resident_id:
+            raise Problem(403, "not-for-you", "这个任务不是为您做的，不能由您确认。")
     if task.status != TaskStatus.done or task.volunteer_id is None:
         raise Problem(409, "task-not-done", "这个任务还没有完成，暂时不能确认。")
-    first = _update_task_if(
+    first = update_task_if(
         session,
         task_id=task.id,
         still=[Task.status == TaskStatus.done, Task.confirmed_at.is_(None)],
@@ -554,7 +622,7 @@ def confirm(session: Session, *, task_id: int, now: datetime) -> tuple[Task, boo
     if credited:
         volunteer = get_volunteer(session, volunteer_id=task.volunteer_id)
         balance = points_balance(session, volunteer_id=volunteer.id)
-        _tell_volunteer(
+        tell_volunteer(
             session,
             volunteer,
             kind="points_credited",
@@ -564,6 +632,28 @@ def confirm(session: Session, *, task_id: int, now: datetime) -> tuple[Task, boo
         )
     session.flush()
     return task, credited
+
+
+def confirm_mine(
+    session: Session, *, identity: str, task_id: int | None = None, now: datetime
+) -> tuple[Task, bool]:
+    """The resident confirms a task done for them: the one named, else their latest done one."""
+    if task_id is not None:
+        return confirm(session, task_id=task_id, now=now, identity=identity)
+    resident = identities_repo.resident_for(session, identity=identity)
+    latest = (
+        session.scalar(
+            select(Task.id)
+            .where(Task.resident_id == resident.id, Task.status == TaskStatus.done)
+            .order_by(Task.confirmed_at.is_not(None), Task.done_at.desc(), Task.id.desc())
+            .limit(1)
+        )
+        if resident is not None
+        else None
+    )
+    if latest is None:
+        raise Problem(404, "no-done-task", "现在没有需要您确认的志愿服务。")
+    return confirm(session, task_id=latest, now=now, identity=identity)
 
 
 def _credit_once(session: Session, *, task: Task, volunteer_id: int) -> bool:
@@ -579,12 +669,13 @@ def _credit_once(session: Session, *, task: Task, volunteer_id: int) -> bool:
 
 
 def auto_confirm_done_tasks(session: Session, *, settings: Settings, now: datetime) -> int:
-    """Confirm tasks done more than 24 h ago that nobody confirmed; returns how many."""
+    """Confirm tasks done `task_auto_confirm_hours` ago that nobody confirmed; how many."""
+    after = timedelta(hours=settings.task_auto_confirm_hours)
     due = session.scalars(
         select(Task.id).where(
             Task.status == TaskStatus.done,
             Task.confirmed_at.is_(None),
-            Task.done_at <= now - AUTO_CONFIRM_AFTER,
+            Task.done_at <= now - after,
         )
     ).all()
     for task_id in due:
@@ -593,7 +684,11 @@ def auto_confirm_done_tasks(session: Session, *, settings: Settings, now: dateti
 
 
 def expire_unanswered(session: Session, *, settings: Settings, now: datetime) -> int:
-    """Escalate offered tasks nobody took before `expires_at` to the grid worker, once each."""
+    """Escalate offered tasks nobody took before `expires_at` to the grid worker, once each.
+
+    `expires_at` is set when the task is created, from `task_answer_minutes` for its kind
+    (minutes for emergencies) unless staff gave one.
+    """
     due = session.scalars(
         select(Task).where(
             Task.status == TaskStatus.offered, Task.expires_at.is_not(None), Task.expires_at <= now
@@ -602,7 +697,7 @@ def expire_unanswered(session: Session, *, settings: Settings, now: datetime) ->
     escalated = 0
     for task in due:
         # Conditional, so a volunteer accepting at this very moment keeps the task.
-        if not _update_task_if(
+        if not update_task_if(
             session,
             task_id=task.id,
             still=[Task.status == TaskStatus.offered],
@@ -611,7 +706,7 @@ def expire_unanswered(session: Session, *, settings: Settings, now: datetime) ->
             continue
         session.refresh(task)
         _withdraw_pending(session, TaskOffer.task_id == task.id, now=now)
-        _tell_responders(
+        tell_responders(
             session,
             task,
             kind="task_escalated",
@@ -623,31 +718,39 @@ def expire_unanswered(session: Session, *, settings: Settings, now: datetime) ->
     return escalated
 
 
-def _tell_volunteer(
-    session: Session, volunteer: Volunteer, *, kind: str, text: str, task: Task, key: str
+def tell_volunteer(
+    session: Session,
+    volunteer: Volunteer,
+    *,
+    kind: str,
+    text: str,
+    task: Task,
+    key: str,
+    buttons: list[dict[str, str]] | None = None,
 ) -> None:
+    """Queue a message about `task` to a volunteer, once per `key`, with optional buttons."""
+    payload: dict[str, Any] = {
+        "text": text,
+        "task_id": task.id,
+        "task_kind": task.kind.value,
+        "title": task.title,
+        "points": task.points,
+        "due_at": task.due_at.isoformat() if task.due_at else None,
+    }
+    if buttons:
+        payload["buttons"] = buttons
     notifications_repo.notify_resident(
-        session,
-        resident=volunteer.resident,
-        kind=kind,
-        payload={
-            "text": text,
-            "task_id": task.id,
-            "task_kind": task.kind.value,
-            "title": task.title,
-            "points": task.points,
-            "due_at": task.due_at.isoformat() if task.due_at else None,
-        },
-        dedupe_key=key,
+        session, resident=volunteer.resident, kind=kind, payload=payload, dedupe_key=key
     )
 
 
-def _tell_responders(session: Session, task: Task, *, kind: str, text: str, key: str) -> None:
-    notify_staff_once(
+def tell_responders(session: Session, task: Task, *, kind: str, text: str, key: str) -> None:
+    """Tell the grid worker of the task's place (else the admins), once per `key`."""
+    alerts_repo.notify_staff_once(
         session,
-        staff_ids=responders_for_building(session, building_id=task.building_id),
+        staff_ids=alerts_repo.responders_for_building(session, building_id=task.building_id),
         kind=kind,
-        payload={"text": text, "task_id": task.id},
+        payload={"text": text, "task_id": task.id, "task_kind": task.kind.value},
         key=key,
     )
 

@@ -127,8 +127,24 @@ class TaskCreate(BaseModel):
     expires_at: AwareDatetime | None = Field(
         default=None, description="escalated to the grid worker if nobody accepts by then"
     )
-    points: int = Field(default=1, ge=0, le=100)
+    points: int | None = Field(
+        default=None, ge=0, le=100, description="default: `task_points` for the kind"
+    )
     offer_to: list[int] = Field(default_factory=list, max_length=50)
+    dispatch: bool = Field(
+        default=False,
+        description="rank the volunteers and offer to the best few (when offer_to is empty)",
+    )
+
+
+class RepairHelpIn(BaseModel):
+    """Staff flag a small repair a handy volunteer can do (one task per repair)."""
+
+    repair_id: int
+    title: str | None = Field(default=None, min_length=1, max_length=100)
+    details: str | None = Field(default=None, max_length=1000)
+    due_at: AwareDatetime | None = None
+    points: int | None = Field(default=None, ge=0, le=100)
 
 
 class OfferOut(ORMModel):
@@ -137,6 +153,26 @@ class OfferOut(ORMModel):
     volunteer_id: int
     state: OfferState
     answered_at: datetime | None
+    rank: int | None = Field(default=None, description="1 = best; empty for offers made by hand")
+    score: int | None = None
+    ranking: dict[str, Any] | None = Field(
+        default=None, description="score parts, reasons in words, open/recent tasks, points"
+    )
+
+
+class CandidateOut(BaseModel):
+    """A volunteer ranked for a task, with the score's parts and the reasons in words."""
+
+    volunteer_id: int
+    name: str
+    rank: int
+    score: int
+    parts: dict[str, int]
+    reasons: list[str]
+    open_tasks: int
+    recent_tasks: int
+    points: int
+    offer_state: OfferState | None = Field(description="their answer, if the task was offered")
 
 
 class TaskOut(ORMModel):
@@ -159,7 +195,10 @@ class TaskOut(ORMModel):
     accepted_at: datetime | None
     done_at: datetime | None
     done_note: str | None
+    done_photo: str | None = None
     confirmed_at: datetime | None
+    reminded_at: datetime | None = None
+    source_key: str | None = None
     created_at: datetime
 
 
@@ -177,9 +216,24 @@ class AnswerIn(BaseModel):
 
 
 class DoneIn(IdentityBody):
-    """The assignee reports the task done."""
+    """The assignee reports the task done, with an optional note and photo."""
 
     note: str | None = Field(default=None, max_length=1000)
+    photo: str | None = Field(
+        default=None, max_length=500, description="a photo's URL or a messaging channel file id"
+    )
+
+
+class ConfirmIn(BaseModel):
+    """Who confirms: the resident the task was for (identity), or staff (no body)."""
+
+    identity: str | None = Field(default=None, min_length=3, max_length=140)
+
+
+class ConfirmMineIn(IdentityBody):
+    """A resident confirms a task done for them: the one named, else their latest done one."""
+
+    task_id: int | None = None
 
 
 class MineIn(IdentityBody):

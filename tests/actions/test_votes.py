@@ -6,7 +6,7 @@ import httpx
 import pytest
 from rasa_sdk import Tracker
 
-from actions import votes
+from actions import civic, votes
 from actions.civic import VERIFY_HOW, when_words
 from actions.common import BACKEND_DOWN
 from actions.records_client import form_idempotency_key
@@ -52,6 +52,12 @@ COLOUR_VOTE = vote(22, COLOUR, options=["绿色", "蓝色"], closes_at="2026-11-
 @pytest.fixture
 def records(monkeypatch: pytest.MonkeyPatch) -> FakeRecords:
     return install(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test hears times relative to NOW, whatever today's date is."""
+    monkeypatch.setattr(civic, "now", lambda: NOW)
 
 
 def snapshot(*items: dict[str, object]) -> list[dict[str, object]]:

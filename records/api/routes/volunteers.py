@@ -9,19 +9,24 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from records.api.deps import ClockDep, PageDep, SessionDep, require_roles
+from records.api.deps import ClockDep, PageDep, SessionDep, SettingsDep, require_roles
 from records.api.idempotency import IdempotencyDep
 from records.models import StaffRole, TaskKind, TaskStatus
+from records.repository import dispatch, ranking
 from records.repository import volunteers as volunteers_repo
 from records.schemas.common import Page
 from records.schemas.volunteers import (
     AnswerIn,
+    CandidateOut,
+    ConfirmIn,
+    ConfirmMineIn,
     DoneIn,
     IdentityBody,
     MineIn,
     OfferOut,
     PointsEntryOut,
     PointsOut,
+    RepairHelpIn,
     TaskAnswer,
     TaskCreate,
     TaskDetail,
@@ -44,12 +49,76 @@ router = APIRouter(
 
 
 @router.post("/tasks", status_code=201, response_model=TaskOut)
-def create_task(body: TaskCreate, session: SessionDep, idem: IdempotencyDep) -> JSONResponse:
-    """Create a task and offer it to the named volunteers (none named: open to all)."""
+def create_task(
+    body: TaskCreate,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """Create a task: offered to the named volunteers, to the best few (`dispatch`), or to all.
+
+    Without `expires_at`, offers go to the grid worker after `task_answer_minutes` (per kind).
+    """
+
+    def create() -> TaskOut:
+        now = clock.now()
+        fields = body.model_dump(exclude={"dispatch", "offer_to", "expires_at", "points"})
+        points = settings.task_points_for(body.kind.value) if body.points is None else body.points
+        expires_at = body.expires_at or dispatch.default_expiry(
+            body.kind, now=now, due_at=body.due_at, settings=settings
+        )
+        if body.dispatch and not body.offer_to:
+            task = dispatch.create_dispatched_task(
+                session,
+                **fields,
+                expires_at=expires_at,
+                points=points,
+                source_key=None,
+                now=now,
+                settings=settings,
+            )
+        else:
+            task = volunteers_repo.create_task(
+                session, **fields, expires_at=expires_at, points=points, offer_to=body.offer_to
+            )
+        return TaskOut.model_validate(task)
+
+    return idem.run(body, create)
+
+
+@router.post("/tasks/repair-help", status_code=201, response_model=TaskOut)
+def repair_help(
+    body: RepairHelpIn,
+    session: SessionDep,
+    idem: IdempotencyDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """Flag a small repair for a handy volunteer: one repair_help task per repair, dispatched."""
     return idem.run(
         body,
-        lambda: TaskOut.model_validate(volunteers_repo.create_task(session, **body.model_dump())),
+        lambda: TaskOut.model_validate(
+            dispatch.repair_help_task(
+                session, **body.model_dump(), now=clock.now(), settings=settings
+            )
+        ),
     )
+
+
+@router.post("/tasks/confirm")
+def confirm_mine(body: ConfirmMineIn, session: SessionDep, clock: ClockDep) -> TaskAnswer:
+    """The resident confirms a task done for them (the one named, else their latest done one)."""
+    task, credited = volunteers_repo.confirm_mine(
+        session, identity=body.identity, task_id=body.task_id, now=clock.now()
+    )
+    session.commit()
+    message = (
+        "谢谢您的确认！已经给志愿者记上积分了。"
+        if credited
+        else "这个任务之前已经确认过了，谢谢您！"
+    )
+    return TaskAnswer(task=TaskOut.model_validate(task), message=message)
 
 
 @router.get("/tasks")
@@ -93,8 +162,50 @@ def get_task(task_id: int, session: SessionDep) -> TaskDetail:
     )
 
 
+@router.get("/tasks/{task_id}/candidates")
+def candidates(
+    task_id: int, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> list[CandidateOut]:
+    """Every volunteer who fits the task, ranked now, with the score's parts and reasons."""
+    task = volunteers_repo.get_task(session, task_id=task_id)
+    answers = {
+        o.volunteer_id: o.state for o in volunteers_repo.task_offers(session, task_id=task_id)
+    }
+    ranked = ranking.rank_volunteers(session, task=task, now=clock.now(), settings=settings)
+    return [
+        CandidateOut(
+            volunteer_id=c.volunteer.id,
+            name=c.volunteer.resident.name,
+            rank=rank,
+            score=c.score,
+            parts=c.parts,
+            reasons=c.reasons,
+            open_tasks=c.open_tasks,
+            recent_tasks=c.recent_tasks,
+            points=c.points,
+            offer_state=answers.get(c.volunteer.id),
+        )
+        for rank, c in enumerate(ranked, start=1)
+    ]
+
+
+@router.post("/tasks/{task_id}/dispatch")
+def dispatch_more(
+    task_id: int, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> TaskDetail:
+    """Offer a still-open task to the next best few volunteers not asked yet."""
+    task = volunteers_repo.get_task(session, task_id=task_id)
+    if task.status != TaskStatus.offered:
+        raise volunteers_repo.TASK_CLOSED
+    dispatch.offer_best(session, task=task, now=clock.now(), settings=settings)
+    session.commit()
+    return get_task(task_id, session)
+
+
 @router.post("/tasks/{task_id}/accept")
-def accept_task(task_id: int, body: AnswerIn, session: SessionDep, clock: ClockDep) -> TaskAnswer:
+def accept_task(
+    task_id: int, body: AnswerIn, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> TaskAnswer:
     """Take a task; when several answer at once, the first wins and the others get a 409."""
     task = volunteers_repo.accept(
         session,
@@ -105,19 +216,23 @@ def accept_task(task_id: int, body: AnswerIn, session: SessionDep, clock: ClockD
     )
     session.commit()
     return TaskAnswer(
-        task=TaskOut.model_validate(task), message=f"谢谢您！“{task.title}”这个任务交给您了。"
+        task=TaskOut.model_validate(task),
+        message=dispatch.accepted_message(session, task=task, settings=settings),
     )
 
 
 @router.post("/tasks/{task_id}/decline")
-def decline_task(task_id: int, body: AnswerIn, session: SessionDep, clock: ClockDep) -> TaskAnswer:
-    """Say no to an offer."""
-    task = volunteers_repo.decline(
+def decline_task(
+    task_id: int, body: AnswerIn, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> TaskAnswer:
+    """Say no to an offer; when everyone asked said no, the next best few are asked."""
+    task = dispatch.decline(
         session,
         task_id=task_id,
         identity=body.identity,
         volunteer_id=body.volunteer_id,
         now=clock.now(),
+        settings=settings,
     )
     session.commit()
     return TaskAnswer(task=TaskOut.model_validate(task), message="好的，已经记下了，谢谢您！")
@@ -125,9 +240,14 @@ def decline_task(task_id: int, body: AnswerIn, session: SessionDep, clock: Clock
 
 @router.post("/tasks/{task_id}/done")
 def finish_task(task_id: int, body: DoneIn, session: SessionDep, clock: ClockDep) -> TaskAnswer:
-    """The assignee reports the task done."""
+    """The assignee reports the task done, with an optional note and photo."""
     task = volunteers_repo.complete(
-        session, task_id=task_id, identity=body.identity, note=body.note, now=clock.now()
+        session,
+        task_id=task_id,
+        identity=body.identity,
+        note=body.note,
+        photo=body.photo,
+        now=clock.now(),
     )
     session.commit()
     return TaskAnswer(
@@ -137,9 +257,16 @@ def finish_task(task_id: int, body: DoneIn, session: SessionDep, clock: ClockDep
 
 
 @router.post("/tasks/{task_id}/confirm")
-def confirm_task(task_id: int, session: SessionDep, clock: ClockDep) -> TaskAnswer:
-    """Confirm a done task (resident or staff); credits the points once."""
-    task, credited = volunteers_repo.confirm(session, task_id=task_id, now=clock.now())
+def confirm_task(
+    task_id: int, session: SessionDep, clock: ClockDep, body: ConfirmIn | None = None
+) -> TaskAnswer:
+    """Confirm a done task: staff (no body) or the resident it was for (`identity`).
+
+    Credits the points once.
+    """
+    task, credited = volunteers_repo.confirm(
+        session, task_id=task_id, now=clock.now(), identity=body.identity if body else None
+    )
     session.commit()
     message = (
         f"已确认完成，给志愿者记了{task.points}积分。" if credited else "这个任务之前已经确认过了。"
