@@ -14,9 +14,14 @@ from records.models import (
     DeliveryState,
     Notification,
     Resident,
+    StaffUser,
     VerificationState,
 )
 from records.repository.paging import page
+
+
+# Channels that can deliver a message nobody asked for right now.
+PUSH_CHANNELS = frozenset({"telegram", "wechat"})
 
 
 def enqueue(
@@ -127,11 +132,21 @@ def notify_staff(
     payload: dict[str, Any],
     dedupe_key: str | None = None,
 ) -> Notification:
-    """Tell a staff member (unit leader, grid worker…); delivered to their console and phone."""
+    """Tell a staff member (unit leader, grid worker…) in the messaging app they linked.
+
+    Staff whose account names no resident with a linked messaging identity (Telegram, WeChat)
+    get a "staff" row, which no channel worker can push (telephones take no pushes).
+    """
+    staff = session.get(StaffUser, staff_id)
+    resident = session.get(Resident, staff.resident_id) if staff and staff.resident_id else None
+    address = resident_address(session, resident=resident) if resident is not None else None
+    if address is None or address[0] not in PUSH_CHANNELS:
+        address = ("staff", f"staff:{staff_id}")
+    channel, recipient = address
     return enqueue(
         session,
-        channel="staff",
-        recipient=f"staff:{staff_id}",
+        channel=channel,
+        recipient=recipient,
         kind=kind,
         payload=payload,
         dedupe_key=dedupe_key,

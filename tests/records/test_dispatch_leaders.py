@@ -55,7 +55,8 @@ def test_leader_acknowledges_and_escalates_a_repair_with_one_tap(
     ref = f"repair:{repair['id']}"
 
     [note] = [n for n in outbox(session, "repair_new") if n.payload["repair_id"] == repair["id"]]
-    assert note.recipient == f"staff:{leader.id}"
+    # The leader linked Telegram, so the request is pushed there.
+    assert (note.channel, note.recipient) == ("telegram", leader_identity)
     assert note.payload["buttons"] == [
         {"title": "收到", "payload": f'/leader_ack{{"request": "{ref}"}}'},
         {"title": "上报", "payload": f'/leader_escalate{{"request": "{ref}"}}'},
@@ -147,9 +148,7 @@ def test_leader_answers_an_alert_and_a_signed_in_grid_worker_escalates_to_the_co
         "/api/v1/alerts", json={"kind": "fall", "identity": "phone:+8613800000001"}
     ).json()["alert"]
     ref = f"alert:{raised['id']}"
-    to_leader = [
-        n for n in outbox(session, "emergency_alert") if n.recipient == f"staff:{leader.id}"
-    ]
+    to_leader = [n for n in outbox(session, "emergency_alert") if n.recipient == leader_identity]
     assert to_leader[0].payload["buttons"][0] == {
         "title": "收到",
         "payload": f'/leader_ack{{"request": "{ref}"}}',
