@@ -37,6 +37,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_GRACE_SECONDS = 10.0
 
 
+# How long a service without a health URL must stay up to count as started.
+NO_HEALTH_GRACE_S = 2.0
+
+
 @dataclass(frozen=True)
 class Link:
     """A line of the "where things are" table printed once everything is up."""
@@ -108,6 +112,7 @@ def services(env: Mapping[str, str]) -> list[Service]:
             ),
         ),
         *dialogue_services(env, records),
+        *channel_services(env, records),
     ]
 
 
@@ -149,6 +154,60 @@ def dialogue_services(env: Mapping[str, str], records_url: str) -> list[Service]
             cwd="bot",
             extra_env={"ACTIONS_URL": f"{actions}/webhook", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
                        "TF_CPP_MIN_LOG_LEVEL": "3"},
+        ),
+    ]
+
+
+def channel_services(env: Mapping[str, str], records_url: str) -> list[Service]:
+    """The voice web app, the phone line and the messaging channels, all talking to Rasa."""
+    python = str(VENV_PYTHON)
+    rasa_host = probe_host(env.get("RASA_HOST", "127.0.0.1"))
+    rasa_url = f"http://{rasa_host}:{env.get('RASA_PORT', '5005')}"
+    urls = {"RASA_URL": rasa_url, "RECORDS_URL": records_url}
+    voice_host = env.get("VOICE_HOST", "127.0.0.1")
+    voice_port = int(env.get("VOICE_PORT", "8080"))
+    voice = f"http://{probe_host(voice_host)}:{voice_port}"
+    channels_host = env.get("CHANNELS_HOST", "127.0.0.1")
+    channels_port = int(env.get("CHANNELS_PORT", "8090"))
+    channels = f"http://{probe_host(channels_host)}:{channels_port}"
+    phone_port = int(env.get("PHONE_SIP_PORT", "5070"))
+    return [
+        Service(
+            name="voice",
+            command=(python, "-m", "voice", "web"),
+            host=voice_host,
+            port=voice_port,
+            health_url=f"{voice}/health",
+            links=(Link("voice web app", voice, ("one big button: 按住说话",)),),
+            extra_env=urls,
+        ),
+        Service(
+            name="phone",
+            command=(python, "-m", "voice", "phone"),
+            host=env.get("PHONE_SIP_HOST", "127.0.0.1"),
+            port=phone_port,
+            health_url="",
+            links=(Link("phone line (SIP)", f"sip:assistant@127.0.0.1:{phone_port}",
+                        ("e.g. baresip: /dial sip:assistant@127.0.0.1:" + str(phone_port),)),),
+            extra_env=urls,
+        ),
+        Service(
+            name="channels",
+            command=(python, "-m", "channels", "serve"),
+            host=channels_host,
+            port=channels_port,
+            health_url=f"{channels}/health",
+            links=(Link("Telegram / WeChat webhooks", channels,
+                        ("set TELEGRAM_TOKEN or WECHAT_* in .env to enable",)),),
+            extra_env=urls,
+        ),
+        Service(
+            name="notify",
+            command=(python, "-m", "channels", "notify"),
+            host="",
+            port=0,
+            health_url="",
+            extra_env=urls,
         ),
     ]
 
@@ -248,6 +307,11 @@ class Supervisor:
 
     def wait_healthy(self, service: Service, process: subprocess.Popen[str]) -> str | None:
         """None once healthy, else why not."""
+        if not service.health_url:
+            # No HTTP endpoint (a SIP line, a worker): alive after a short grace period is enough.
+            time.sleep(NO_HEALTH_GRACE_S)
+            code = process.poll()
+            return None if code is None else f"{service.name} exited with code {code} at start"
         deadline = time.monotonic() + service.startup_timeout
         while not is_healthy(service.health_url):
             if process.poll() is not None:
@@ -302,7 +366,7 @@ def run_prepare_steps(env: Mapping[str, str], commands: Sequence[Sequence[str]])
 
 
 def supervise(env: Mapping[str, str], table: Sequence[Service]) -> int:
-    busy = [s for s in table if port_in_use(s.host, s.port)]
+    busy = [s for s in table if s.port and port_in_use(s.host, s.port)]
     if busy:
         for s in busy:
             print(f"run: port {s.port} for {s.name} is already in use", file=sys.stderr)
@@ -315,7 +379,8 @@ def supervise(env: Mapping[str, str], table: Sequence[Service]) -> int:
         signal.signal(signum, supervisor.request_stop)
     try:
         for service in table:
-            print(f"run: starting {service.name} on {service.host}:{service.port}", flush=True)
+            where = f" on {service.host}:{service.port}" if service.port else ""
+            print(f"run: starting {service.name}{where}", flush=True)
             problem = supervisor.wait_healthy(service, supervisor.start(service))
             if supervisor.stop_requested.is_set():
                 return 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Linli setup: everything `make run` and `make test` need, idempotent.
 #
-#   scripts/setup.sh [all|system|app|rasa|env]...   default: all (= system app rasa env)
+#   scripts/setup.sh [all|system|app|rasa|env|voice]...   default: all (= system app rasa env voice)
 #   scripts/setup.sh find-python app|rasa           print the interpreter a new venv would use
 #
 #   system  apt packages from SYSTEM_PACKAGES whose binary is missing
@@ -9,6 +9,8 @@
 #   rasa    .venv-rasa  Python 3.10 (3.9, 3.8 accepted)   pip install -r requirements/rasa.txt
 #   env     .env from .env.example: created with fresh secrets, never overwritten,
 #           keys missing from it are appended
+#   voice   the Mandarin speech model (vosk-model-small-cn-0.22), downloaded and verified
+#           once; without network a warning (make run goes on without recognition)
 #
 # A venv step is skipped when its stamp in .stamps/ matches the sha256 of its inputs,
 # so running this again with nothing changed takes about a second. A venv whose
@@ -245,6 +247,14 @@ ensure_system() {
   done
 }
 
+# --- Speech model -----------------------------------------------------------------
+
+# The Mandarin Vosk model: found, or downloaded and checked against its sha256 sums.
+# Without network this warns and goes on (voice recognition stays off, the rest runs).
+ensure_voice_model() {
+  "$ROOT/.venv/bin/python" "$ROOT/scripts/voice_model.py"
+}
+
 # --- .env -------------------------------------------------------------------------
 
 ensure_env() {
@@ -263,7 +273,7 @@ ensure_env() {
 # --- Main -------------------------------------------------------------------------
 
 usage() {
-  printf 'usage: %s [all|system|app|rasa|env]...\n       %s find-python app|rasa\n' "$0" "$0"
+  printf 'usage: %s [all|system|app|rasa|env|voice]...\n       %s find-python app|rasa\n' "$0" "$0"
 }
 
 main() {
@@ -278,8 +288,8 @@ main() {
   local step steps=()
   for step in "$@"; do
     case $step in
-      all) steps+=(system app rasa env) ;;
-      system | app | rasa | env) steps+=("$step") ;;
+      all) steps+=(system app rasa env voice) ;;
+      system | app | rasa | env | voice) steps+=("$step") ;;
       -h | --help | help) usage; exit 0 ;;
       *) usage >&2; exit 2 ;;
     esac
@@ -289,6 +299,7 @@ main() {
       system) ensure_system ;;
       app | rasa) ensure_venv "$step" ;;
       env) ensure_env ;;
+      voice) ensure_voice_model ;;
     esac
   done
 }

@@ -1,0 +1,1 @@
+"""Voice: Vosk speech recognition, speech synthesis, voice sessions, the voice web app and phone."""
