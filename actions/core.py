@@ -1,6 +1,7 @@
 """The elderly rules everywhere: session start, repeat, slower, help, a person, emergencies,
 and what to do when the assistant did not understand."""
 
+import hashlib
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -194,6 +195,15 @@ class ActionDenyHandoff(Action):
         return [SlotSet("offered_handoff", False)]
 
 
+def alert_key(tracker: Tracker) -> str:
+    """One alert per emergency press: the voice gateway's direct alert shares this key."""
+    press = ((tracker.latest_message or {}).get("metadata") or {}).get("alert_press")
+    if isinstance(press, str) and press:
+        # Same formula as voice/web/alerts.py alert_key (actions never import voice).
+        return hashlib.sha256(f"voice-alert|{tracker.sender_id}|{press}".encode()).hexdigest()
+    return turn_key(tracker, "alert")
+
+
 class ActionEmergency(Action):
     """Alert through the backend first, then tell the user help is coming and offer a person."""
 
@@ -213,7 +223,7 @@ class ActionEmergency(Action):
         message: str | None = None
         try:
             created, queued = await post_or_queue(
-                "/api/v1/alerts", body, idempotency_key=turn_key(tracker, "alert")
+                "/api/v1/alerts", body, idempotency_key=alert_key(tracker)
             )
             message = None if queued else (created or {}).get("message")
         except RecordsRefused:

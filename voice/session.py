@@ -19,6 +19,7 @@ import asyncio
 import logging
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,9 @@ from voice.asr import AsrEngine, AsrEvent, AsrStream
 from voice.tts import TtsEngine
 
 logger = logging.getLogger(__name__)
+
+# Metadata naming an emergency press; actions/core.py keys its alert by it (see alert_key).
+ALERT_PRESS_KEY = "alert_press"
 
 # --- what the session says by itself -------------------------------------------------------
 NOT_HEARD = "对不起，我没听清。"
@@ -316,23 +320,25 @@ class VoiceSession:
         """Raise an emergency now: through the dialogue, or directly when it cannot answer."""
         self.stop_playback()
         self._offer_pending = False
+        # One press, one alert: the dialogue and the direct path use the same idempotency key.
+        press = press_id or uuid.uuid4().hex
         try:
             # Not behind the turn lock: an emergency never waits for a slow turn.
             replies = await asyncio.wait_for(
                 self._rasa.send(
                     self.sender_id, EMERGENCY, input_channel=self.input_channel,
-                    metadata=self._metadata,
+                    metadata={**self._metadata, ALERT_PRESS_KEY: press},
                 ),
                 EMERGENCY_DIALOGUE_TIMEOUT_S,
             )
         except (RasaUnavailable, TimeoutError) as error:
-            # A slow dialogue may still raise its own alert: two alerts beat none.
+            # A slow dialogue may still raise the alert too: the shared key keeps it to one.
             logger.warning("emergency: dialogue unavailable (%r); alerting directly", error)
             replies = []
         if any(r.text for r in replies):
             self._on_replies(replies)
             return
-        await self._alert_directly(press_id)
+        await self._alert_directly(press)
 
     def playback_finished(self) -> None:
         """The listener has heard everything sent so far (the page or phone says so)."""

@@ -21,6 +21,12 @@ RETRY_PAUSE_S = 0.5
 DESCRIPTION = "一键呼叫（语音网页）"
 
 
+def alert_key(sender_id: str, press: str) -> str:
+    """The Idempotency-Key of one emergency press (actions/core.py computes the same)."""
+    # Hashed: the key is stored, and a sender may be a phone number.
+    return hashlib.sha256(f"voice-alert|{sender_id}|{press}".encode()).hexdigest()
+
+
 class AlertFailed(Exception):
     """The records backend could not be reached or refused the alert."""
 
@@ -45,9 +51,7 @@ class RecordsAlerts:
 
     async def raise_alert(self, sender_id: str, press_id: str | None) -> str:
         """Raise an alert for the sender; the backend's words for the user."""
-        press = press_id or uuid.uuid4().hex
-        # Hashed: the key is stored, and a sender may be a phone number.
-        key = hashlib.sha256(f"voice-alert|{sender_id}|{press}".encode()).hexdigest()
+        key = alert_key(sender_id, press_id or uuid.uuid4().hex)
         channel = sender_id.split(":", 1)[0] if ":" in sender_id else "web"
         body = {
             "kind": "other",
