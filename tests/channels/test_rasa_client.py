@@ -45,7 +45,11 @@ async def test_read_timeout_is_not_retried() -> None:
 
 @pytest.mark.parametrize(
     "response",
-    [httpx.Response(500, text="boom"), httpx.Response(200, text="<html>"), httpx.Response(200, json={})],
+    [
+        httpx.Response(500, text="boom"),
+        httpx.Response(200, text="<html>"),
+        httpx.Response(200, json={}),
+    ],
 )
 async def test_bad_answers_are_unavailable(response: httpx.Response) -> None:
     client = RasaClient("http://rasa", transport=httpx.MockTransport(lambda _r: response))
