@@ -40,7 +40,7 @@ from voice.audio import read_wav, resample
 from voice.config import SpeechSettings
 from voice.models import ModelNotFound, resolve_model_path
 from voice.session import Audio, AudioEnd, BotSaid, Heard, SessionEvent, VoiceSession
-from voice.tts import EspeakNgTts, TtsEngine, tts_from_settings
+from voice.tts import TtsEngine, tts_from_settings
 
 RATE = 16000
 CHUNK = RATE // 10 * 2  # 100 ms of s16le
@@ -239,14 +239,9 @@ async def bench(rasa_url: str, model: Path, turns: int, lang: str) -> list[Sampl
         no_input_timeout_s=settings.asr_no_input_timeout_s,
     )
     tts = tts_from_settings(settings)
-    if isinstance(tts, EspeakNgTts):
-        await tts.warm_up()
-    cold_tts = EspeakNgTts(
-        voice=settings.tts_voice,
-        rate_normal=settings.tts_rate_normal,
-        rate_slow=settings.tts_rate_slow,
-        cache_bytes=0,
-    )
+    await tts.warm_up()
+    # The same engine without a cache: a process runs only one kind of espeak-ng engine.
+    cold_tts = tts_from_settings(settings.model_copy(update={"tts_cache_bytes": 0}))
     clips = [speech(text, lang) for text in SENTENCES[lang]]
     rasa = RasaClient(rasa_url)
     spoken = Samples("spoken turn: end of speech → first audio")

@@ -30,8 +30,9 @@ class SpeechSettings(BaseSettings):
     asr_endpoint_silence_s: float = Field(default=0.9, gt=0.1, le=5.0)
     asr_no_input_timeout_s: float = Field(default=8.0, gt=0.5, le=120.0)
 
-    # "espeak-ng" (alias "pyttsx3", the engine pyttsx3 drives on Linux): see voice/tts.py.
-    tts_engine: str = "espeak-ng"
+    # "pyttsx3" (default: pyttsx3 over espeak-ng, a clause at a time, voice/pyttsx3_tts.py) or
+    # "espeak-ng" (libespeak-ng directly, streamed within clauses, voice/tts.py). One per process.
+    tts_engine: str = "pyttsx3"
     tts_voice: str = "cmn"
     # Words per minute; espeak-ng's own default is 175.
     tts_rate_normal: int = Field(default=175, ge=80, le=450)

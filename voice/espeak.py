@@ -1,10 +1,9 @@
 """A minimal binding to libespeak-ng's C API (speak_lib.h) for streaming synthesis.
 
-pyttsx3's espeak driver, which the issue names as the default engine, cannot stream: it
-initialises espeak-ng with one-second buffers, collects a whole utterance, polls every 10 ms in
-runAndWait, writes WAV files (printing "Audio saved to ..." to stdout) and plays `say()` through
-`os.system("aplay ...")`. We call the same library, in synchronous mode with short buffers, so
-audio comes out while a sentence is still being synthesised. espeak-ng can be initialised once
+The engine behind `TTS_ENGINE=espeak-ng`, the streaming alternative to the default pyttsx3
+engine: pyttsx3's espeak driver renders a whole clause to a WAV file before any of it can be
+played, while this calls the same library in synchronous mode with short buffers, so audio
+comes out while a sentence is still being synthesised. espeak-ng can be initialised once
 per process, so this module owns that and serialises every call on one thread.
 """
 

@@ -1,14 +1,17 @@
-"""Speech synthesis: a swappable engine interface and the default espeak-ng Mandarin engine.
+"""Speech synthesis: a swappable engine interface, and the streaming espeak-ng engine.
 
-Text is normalised for speech (voice.speech_text), split into sentences and clauses, and each
-piece is synthesised as a stream: the first audio leaves while the rest is still being made.
-Pieces already spoken (fixed prompts, repeated questions) come from an LRU cache.
+Text is normalised for speech (voice.speech_text) and split into sentences and clauses;
+pieces already spoken (fixed prompts, repeated questions) come from an LRU cache. Two engines
+speak with espeak-ng's Mandarin voice: the default, voice.pyttsx3_tts.Pyttsx3Tts (pyttsx3,
+one whole clause at a time), and EspeakNgTts here (libespeak-ng directly, streamed inside each
+clause). Both drive the process's one libespeak-ng, so a process uses only one of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -40,6 +43,14 @@ class TtsEngine(Protocol):
         """s16le mono PCM chunks at sample_rate; the first as early as possible."""
         ...
 
+    async def warm_up(self) -> None:
+        """Load voices and dictionaries now, so the first answer is not slow."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine (its thread, its temporary files)."""
+        ...
+
 
 def split_pieces(text: str) -> list[str]:
     """Sentences and clauses to synthesise one by one; pieces with nothing to say are merged."""
@@ -56,6 +67,46 @@ def split_pieces(text: str) -> list[str]:
         elif _SPEAKABLE.search(carry):
             pieces.append(carry.strip())
     return pieces
+
+
+class TtsEngineConflict(RuntimeError):
+    """A second espeak-ng based engine in a process where the other kind already runs."""
+
+
+_espeak_lock = threading.Lock()
+_espeak_user: str | None = None
+
+
+def espeak_user() -> str | None:
+    """Which engine kind ("espeak-ng" or "pyttsx3") has started libespeak-ng here, if any."""
+    if _espeak_user is not None:
+        return _espeak_user
+    # Also notice a start that bypassed claim_espeak (Espeak.get() or pyttsx3 used directly).
+    if Espeak._instance is not None:
+        return "espeak-ng"
+    driver = sys.modules.get("pyttsx3.drivers.espeak")
+    if driver is not None and getattr(driver.EspeakDriver, "_moduleInitialized", False):
+        return "pyttsx3"
+    return None
+
+
+def claim_espeak(kind: str) -> None:
+    """Record that `kind` is about to start libespeak-ng; TtsEngineConflict for a second kind.
+
+    The two kinds initialise the library differently (synchronous with short buffers vs
+    pyttsx3's asynchronous one-second buffers) and each installs the one global synthesis
+    callback: sharing a process, one steals the other's audio and pyttsx3 waits forever.
+    """
+    global _espeak_user
+    with _espeak_lock:
+        user = espeak_user()
+        if user is not None and user != kind:
+            raise TtsEngineConflict(
+                f"TTS engine {kind!r} cannot start: {user!r} already drives libespeak-ng in "
+                "this process, and the two corrupt each other's state; use one TTS_ENGINE "
+                "per process"
+            )
+        _espeak_user = kind
 
 
 @dataclass
@@ -109,7 +160,7 @@ class PcmCache:
 
 
 class EspeakNgTts:
-    """espeak-ng's Mandarin voice (the voice pyttsx3 drives on Linux), streamed piece by piece."""
+    """espeak-ng's Mandarin voice through libespeak-ng directly, streamed within each piece."""
 
     def __init__(
         self,
@@ -168,6 +219,7 @@ class EspeakNgTts:
 
         def job() -> None:
             try:
+                claim_espeak("espeak-ng")
                 engine = Espeak.get()
                 resampler = StreamResampler(engine.sample_rate, sample_rate)
 
@@ -207,19 +259,31 @@ class EspeakNgTts:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-# The voice contract's name for the default engine: pyttsx3's espeak driver cannot stream
-# (see voice/espeak.py), so the default speaks through libespeak-ng directly.
-Pyttsx3Tts = EspeakNgTts
-
-ENGINES: Final = ("espeak-ng", "pyttsx3")
+ENGINES: Final = ("pyttsx3", "espeak-ng")
 
 
 def tts_from_settings(settings: SpeechSettings | None = None) -> TtsEngine:
-    """The configured synthesiser (call `warm_up()` on it at start-up if it has one)."""
+    """The configured synthesiser (call `warm_up()` on it at start-up if it has one).
+
+    TtsEngineConflict when the process already runs the other espeak-ng based engine.
+    """
     settings = settings or get_speech_settings()
-    if settings.tts_engine not in ENGINES:
-        raise ValueError(f"TTS_ENGINE must be one of {ENGINES}, got {settings.tts_engine!r}")
-    return EspeakNgTts(
+    kind = settings.tts_engine
+    if kind not in ENGINES:
+        raise ValueError(f"TTS_ENGINE must be one of {ENGINES}, got {kind!r}")
+    user = espeak_user()
+    if user is not None and user != kind:
+        raise TtsEngineConflict(
+            f"TTS_ENGINE={kind} refused: this process already runs the {user!r} engine, and "
+            "both drive the one libespeak-ng; use one TTS_ENGINE per process"
+        )
+    # Imported here: voice.pyttsx3_tts builds on this module (and pyttsx3 loads only if used).
+    from voice.pyttsx3_tts import Pyttsx3Tts
+
+    engine: type[EspeakNgTts] | type[Pyttsx3Tts] = (
+        EspeakNgTts if kind == "espeak-ng" else Pyttsx3Tts
+    )
+    return engine(
         voice=settings.tts_voice,
         rate_normal=settings.tts_rate_normal,
         rate_slow=settings.tts_rate_slow,
