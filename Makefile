@@ -43,6 +43,9 @@ bench: setup ## Run every benchmark (record the results in docs/benchmarks.md)
 	$(PYTHON) scripts/model.py
 	$(PYTHON) -m bench.nlu_bench
 	$(PYTHON) -m bench.chat_bench
+	$(PYTHON) -m bench.asr_bench
+	$(PYTHON) -m bench.voice_turn_bench
+	$(PYTHON) -m bench.phone_bench
 
 clean: ## Remove var/ (local database) and .stamps/; keeps venvs and .env
 	rm -rf var .stamps

@@ -178,7 +178,8 @@ class ActionHumanHandoff(Action):
             say_error(dispatcher, error)
             return [SlotSet("offered_handoff", False)]
         reply = HANDOFF_QUEUED if queued else (created or {}).get("message") or HANDOFF_DONE
-        dispatcher.utter_message(text=reply)
+        # `handoff` tells the phone line a call-back request stands (it may transfer the call).
+        dispatcher.utter_message(text=reply, handoff=True)
         return [SlotSet("offered_handoff", False), *stop_form(tracker, domain)]
 
 

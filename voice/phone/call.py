@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import pjsua2 as pj  # type: ignore[import-untyped]
+import pjsua2 as pj
 
 from voice.phone.callerid import letters
 from voice.phone.calllog import call_event, key_kind
-from voice.phone.media import FRAME_BYTES, INBOUND_MAX_FRAMES, FramePort
+from voice.phone.media import FRAME_BYTES, INBOUND_MAX_FRAMES, FramePort, PlayoutBuffer, PortPool
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +55,11 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         caller: str | None,
         caller_tag: str,
         worker: str,
+        ports: PortPool,
     ) -> None:
         super().__init__(account, call_id)
         self.loop = loop
+        self._ports = ports
         self.caller = caller  # E.164 or None (anonymous / not a number)
         self.caller_tag = caller_tag  # log-safe
         self.name = f"{worker}-{letters(uuid.uuid4().bytes, 8)}"
@@ -71,11 +73,14 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self.connected_at: float | None = None
         self.end_reason = ""
         self.port: FramePort | None = None
+        self.playout = PlayoutBuffer()  # replaced by the port's once media is up
         self._recorder: pj.AudioMediaRecorder | None = None
         self._record_to: Path | None = None
         self._call_audio: pj.AudioMedia | None = None
         self._transfer: asyncio.Future[int] | None = None
         self.frames_dropped = 0
+        self.slot = call_id  # pjsua's call id; pjsua gives it to a new call once this ends
+        self.disconnected = False  # set in pjsua's callback itself, before any slot reuse
         # Called on the loop when everything queued has been sent.
         self.on_idle: Callable[[], None] | None = None
 
@@ -94,12 +99,11 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         if self.port is None or self.ended.is_set() or not pcm:
             return
         self.playback_idle.clear()
-        self.port.playout.write(pcm)
+        self.playout.write(pcm)
 
     def stop_playback(self) -> None:
         """Drop the audio not yet sent (the caller started speaking, or a new turn)."""
-        if self.port is not None:
-            self.port.playout.clear()
+        self.playout.clear()
         self.playback_idle.set()
 
     async def wait_played(self) -> None:
@@ -176,6 +180,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
                 self.loop.call_soon_threadsafe(self._confirmed)
             elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.disconnected = True
                 reason = f"{info.lastStatusCode} {info.lastReason}"
                 self.loop.call_soon_threadsafe(self._disconnected, reason)
         except Exception:
@@ -220,8 +225,8 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
 
     def _connect_audio(self, audio: pj.AudioMedia) -> None:
         if self.port is None:
-            self.port = FramePort(self.loop, self._got_frame, self._played)
-            self.port.open(f"call-{self.name}")
+            self.port = self._ports.acquire()
+            self.playout = self.port.attach(self.loop, self._got_frame, self._played)
         self._call_audio = audio
         audio.startTransmit(self.port)
         self.port.startTransmit(audio)
@@ -250,7 +255,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self.frames.put_nowait(pcm)
 
     def _played(self) -> None:
-        if self.port is None or self.port.playout.pending() == 0:
+        if self.playout.pending() == 0:
             self.playback_idle.set()
             if self.on_idle is not None and not self.ended.is_set():
                 try:
@@ -280,12 +285,10 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self.playback_idle.set()
 
     def drop_port(self) -> None:
-        """Destroy the audio port now (it leaves the conference bridge), not at some later
-        garbage collection while pjmedia may still call into a half-dismantled object."""
+        """Give the audio port back to the pool (the call's connections to it are gone)."""
         port, self.port = self.port, None
         if port is not None:
-            port.close()
-            del port
+            self._ports.release(port)
 
     def release_media(self) -> None:
         """Stop frame delivery and close the recording (safe to call twice).
@@ -295,7 +298,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         so it is never touched here. Dropping the recorder finishes its WAV file.
         """
         if self.port is not None:
-            self.port.close()
+            self.port.detach()
         if self._recorder is not None:
             call_event("recording", self.name, status="stopped")
         self._recorder = None

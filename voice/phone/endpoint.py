@@ -14,21 +14,27 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import Callable
 
-import pjsua2 as pj  # type: ignore[import-untyped]
+import pjsua2 as pj
 
 from records.core.logging import redact
 from voice.phone.call import PhoneCall
 from voice.phone.callerid import CallerHasher, caller_number
 from voice.phone.calllog import call_event
 from voice.phone.config import WHEEL_MAX_CALLS, PhoneSettings
-from voice.phone.media import SAMPLE_RATE
+from voice.phone.media import SAMPLE_RATE, PortPool
 
 logger = logging.getLogger(__name__)
 
 CODEC_PRIORITIES = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}
 POLL_INTERVAL_S = 0.005
+# Python's cyclic garbage collector is switched off in a worker and run here instead, on the
+# polling thread: a PJSUA2 object destroyed by a collection on another thread (a recogniser
+# or synthesiser thread) calls into PJSIP from a thread it does not know, which asserts, or
+# waits for a media lock while holding the GIL the media thread needs (a deadlock).
+GC_INTERVAL_S = 2.0
 # RTP ports per worker: each call takes two (RTP, RTCP); workers get disjoint ranges.
 RTP_PORTS_PER_WORKER = 40
 
@@ -39,8 +45,10 @@ class _PjLog(pj.LogWriter):  # type: ignore[misc]
     def write(self, entry: pj.LogEntry) -> None:
         """Forward one PJSIP log line."""
         try:
-            level = logging.ERROR if entry.level <= 1 else logging.WARNING if entry.level == 2 \
-                else logging.DEBUG
+            # PHONE_PJSIP_LOG_LEVEL decides how much PJSIP says; all of it is shown.
+            level = {0: logging.ERROR, 1: logging.ERROR, 2: logging.WARNING}.get(
+                int(entry.level), logging.INFO
+            )
             logger.log(level, "pjsip: %s", redact(str(entry.msg).rstrip()))
         except Exception:  # never let an exception reach PJSIP's C++ code
             return
@@ -98,8 +106,11 @@ class SipEndpoint:
         self._ep: pj.Endpoint | None = None
         self._account: _Account | None = None
         self._log_writer = _PjLog()
+        self.ports: PortPool | None = None
         self.calls: list[PhoneCall] = []  # answered, until their handler is done
-        self._refused: list[PhoneCall] = []  # kept until pjsua reports them disconnected
+        self._refused: list[PhoneCall] = []  # answered 486, until pjsua reports them gone
+        # Finished calls wait here until destroying them is harmless (see _bury).
+        self._graveyard: list[PhoneCall] = []
         self.rejected_busy = 0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -138,6 +149,7 @@ class SipEndpoint:
         ep.audDevManager().setNullDev()
         for codec in ep.codecEnum2():
             ep.codecSetPriority(codec.codecId, CODEC_PRIORITIES.get(codec.codecId, 0))
+        self.ports = PortPool(self.settings.max_calls)
         self._account = self._create_account()
         logger.info("phone: worker listening on sip:%s:%s", settings.sip_host, self.port)
 
@@ -175,12 +187,25 @@ class SipEndpoint:
         return handled
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Poll the library from the event loop until `stopping` is set."""
-        while not stopping.is_set():
-            if self.poll(0) <= 0:
-                await asyncio.sleep(POLL_INTERVAL_S)
-            else:
-                await asyncio.sleep(0)
+        """Poll the library from the event loop until `stopping` is set; collect garbage
+        here too (see GC_INTERVAL_S)."""
+        gc.disable()
+        gc.collect()
+        gc.freeze()  # what start-up made lives for good: later collections skip it (fast)
+        next_gc = self.loop.time() + GC_INTERVAL_S
+        try:
+            while not stopping.is_set():
+                if self.poll(0) <= 0:
+                    await asyncio.sleep(POLL_INTERVAL_S)
+                else:
+                    await asyncio.sleep(0)
+                if self.loop.time() >= next_gc:
+                    gc.collect()
+                    self._bury()
+                    next_gc = self.loop.time() + GC_INTERVAL_S
+        finally:
+            gc.unfreeze()
+            gc.enable()
 
     async def shutdown(self, *, grace_s: float = 2.0) -> None:
         """Hang up every call, give the BYEs time to go out, then destroy the library."""
@@ -198,8 +223,15 @@ class SipEndpoint:
             return
         for call in self.calls:
             call.release_media()
+            call.drop_port()
+        # Every call is over (shutdown hung them up): no slot can be reused any more.
+        self._graveyard += self.calls + self._refused
         self.calls.clear()
         self._refused.clear()
+        self._bury(final=True)
+        if self.ports is not None:
+            self.ports.abandon()
+            self.ports = None
         if self._account is not None:
             with contextlib.suppress(pj.Error):
                 self._account.shutdown()
@@ -214,6 +246,7 @@ class SipEndpoint:
 
     def incoming(self, account: _Account, call_id: int, whole_msg: str) -> None:
         """Answer a new call, or refuse it with 486 when this worker is full."""
+        assert self.ports is not None
         call = PhoneCall(
             account,
             call_id,
@@ -221,6 +254,7 @@ class SipEndpoint:
             caller=None,
             caller_tag="",
             worker=self.name,
+            ports=self.ports,
         )
         info = call.getInfo()
         caller = caller_number(str(info.remoteUri), whole_msg)
@@ -230,7 +264,6 @@ class SipEndpoint:
         if active >= self.settings.max_calls:
             self.rejected_busy += 1
             call_event("busy", call.name, caller=call.caller_tag, active=active)
-            self._refused = [c for c in self._refused if not c.ended.is_set()]
             self._refused.append(call)
             call.answer_with(486, "Busy Here")
             return
@@ -240,15 +273,48 @@ class SipEndpoint:
         self._on_call(call)
 
     def forget(self, call: PhoneCall) -> None:
-        """Drop a finished call (its handler is done with it)."""
+        """A finished call's handler is done with it: free its media, bury the object."""
         if call in self.calls:
             self.calls.remove(call)
         call.release_media()
         call.drop_port()
+        call.on_idle = None
+        self._graveyard.append(call)
+        self._bury()
+
+    def _bury(self, *, final: bool = False) -> None:
+        """Destroy finished Call objects, but only when that is harmless.
+
+        pjsua2's ``Call`` destructor unhooks and hangs up whatever call now has the object's
+        slot number, and pjsua reuses slots: a Call object destroyed after its slot went to
+        a new call would cut that call off (a BYE, or a 603 while it rings). So an object is
+        destroyed only while its slot is free, and only here, where this is the sole
+        reference (so no garbage collection elsewhere can destroy it at another moment).
+        """
+        self._graveyard += [c for c in self._refused if c.disconnected]
+        self._refused = [c for c in self._refused if not c.disconnected]
+        busy = {c.slot for c in (*self.calls, *self._refused) if not c.disconnected}
+        keep: list[PhoneCall] = []
+        while self._graveyard:
+            call = self._graveyard.pop()
+            # References: `call` here and getrefcount's argument; any more and someone
+            # else still holds it (it stays, and so cannot be destroyed elsewhere).
+            if (final or (call.disconnected and call.slot not in busy)) and (
+                sys.getrefcount(call) <= 2
+            ):
+                del call  # the destructor runs now, on this thread
+            elif final:
+                # Still referenced somewhere at shutdown: hand it to C++ for good, so that
+                # no destructor runs after the library is gone.
+                logger.warning("phone: call %s still referenced at shutdown", call.name)
+                call.__disown__()
+            else:
+                keep.append(call)
+        self._graveyard = keep
 
     def active_calls(self) -> int:
-        """Calls not yet ended."""
-        return sum(1 for c in self.calls if not c.ended.is_set())
+        """Calls not yet disconnected (as pjsua reported it, before the loop hears of it)."""
+        return sum(1 for c in self.calls if not c.disconnected)
 
 
 def registrar_host(registrar: str) -> str:

@@ -13,16 +13,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-import pjsua2 as pj  # type: ignore[import-untyped]
+import pjsua2 as pj
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 8000
 FRAME_MS = 20
 FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000 * 2  # s16le mono: 320 bytes
-# Caller audio kept when the consumer falls behind (then the oldest is dropped): 2 s.
-INBOUND_MAX_FRAMES = 100
+# Caller audio kept while the recogniser is behind (several callers speaking at once cost more
+# than real time; the silences after let it catch up). Beyond 10 s the oldest is dropped.
+INBOUND_MAX_FRAMES = 500
 
 
 class PlayoutBuffer:
@@ -34,6 +36,10 @@ class PlayoutBuffer:
         self._generation = 0
         self.frames_sent = 0
         self.first_audio_at: float | None = None  # perf_counter() of the first audio frame
+        # Reply latency: marked when the caller finished (speech end, a key), measured when
+        # the next audio frame goes out on the wire.
+        self._mark_at: float | None = None
+        self.latencies: list[float] = []
 
     def write(self, pcm: bytes) -> None:
         """Queue audio (s16le mono at 8 kHz) behind what is already waiting."""
@@ -48,6 +54,10 @@ class PlayoutBuffer:
             self._generation += 1
             return dropped
 
+    def mark(self) -> None:
+        """The caller has finished: time until the next audio frame leaves."""
+        self._mark_at = time.perf_counter()
+
     def pending(self) -> int:
         """Bytes not yet sent."""
         with self._lock:
@@ -61,76 +71,132 @@ class PlayoutBuffer:
             frame = bytes(self._data[:FRAME_BYTES])
             del self._data[:FRAME_BYTES]
         self.frames_sent += 1
+        now = time.perf_counter()
         if self.first_audio_at is None:
-            self.first_audio_at = time.perf_counter()
+            self.first_audio_at = now
+        if self._mark_at is not None:
+            self.latencies.append(now - self._mark_at)
+            self._mark_at = None
         if len(frame) < FRAME_BYTES:
             frame += bytes(FRAME_BYTES - len(frame))
         return frame
 
 
-class FramePort(pj.AudioMediaPort):  # type: ignore[misc]
-    """A conference-bridge port: what the caller says comes in, the playout buffer goes out."""
+@dataclass
+class _Binding:
+    """The call a port serves right now."""
 
-    def __init__(
+    loop: asyncio.AbstractEventLoop
+    on_frame: Callable[[bytes], None]
+    on_idle: Callable[[], None]
+    playout: PlayoutBuffer
+    was_playing: bool = False
+
+
+class FramePort(pj.AudioMediaPort):  # type: ignore[misc]
+    """A conference-bridge port serving one call at a time: caller audio in, playout out.
+
+    Ports are made once per worker and reused (:class:`PortPool`), never destroyed while
+    the library runs: pjmedia calls these methods on its own thread, and destroying a port
+    from Python can free the Python object while that thread is inside one of them.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self._binding: _Binding | None = None
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
+        self.createPort(name, fmt)  # registers it with the conference bridge
+
+    @property
+    def playout(self) -> PlayoutBuffer:
+        """The current call's outgoing audio (an empty buffer when idle)."""
+        binding = self._binding
+        return binding.playout if binding is not None else PlayoutBuffer()
+
+    def attach(
         self,
         loop: asyncio.AbstractEventLoop,
         on_frame: Callable[[bytes], None],
         on_idle: Callable[[], None],
-    ) -> None:
-        super().__init__()
-        self._loop = loop
-        self._on_frame = on_frame
-        self._on_idle = on_idle
-        self.playout = PlayoutBuffer()
-        self._was_playing = False
-        self._closed = False
+    ) -> PlayoutBuffer:
+        """Serve a call: its frames go to `on_frame`; a fresh playout buffer is returned."""
+        playout = PlayoutBuffer()
+        # One assignment: the media thread sees the old binding or the new, never a mix.
+        self._binding = _Binding(loop, on_frame, on_idle, playout)
+        return playout
 
-    def open(self, name: str) -> None:
-        """Register the port with the conference bridge (8 kHz, 16 bit, mono, 20 ms)."""
-        fmt = pj.MediaFormatAudio()
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
-        self.createPort(name, fmt)
-
-    def close(self) -> None:
-        """Stop delivering frames to the loop (the port itself goes with the object)."""
-        self._closed = True
+    def detach(self) -> None:
+        """Serve nobody (frames are dropped, silence goes out)."""
+        self._binding = None
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         """Caller audio, on pjmedia's thread: pass it to the event loop."""
-        # getattr: pjmedia may call in while Python is already tearing the object down.
-        if getattr(self, "_closed", True):
+        binding = self._binding
+        if binding is None:
             return
         try:
             if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or frame.size == 0:
                 pcm = bytes(FRAME_BYTES)
             else:
                 pcm = bytes(frame.buf)
-            self._loop.call_soon_threadsafe(self._on_frame, pcm)
+            binding.loop.call_soon_threadsafe(binding.on_frame, pcm)
         except RuntimeError:
-            self._closed = True  # the loop is closed: the call is being torn down
+            self._binding = None  # the loop is closed: the worker is stopping
         except Exception:  # an exception must never reach pjmedia's C++ thread
             logger.exception("phone: inbound frame dropped")
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         """Audio for the caller, on pjmedia's thread: the next buffered frame or silence."""
-        if getattr(self, "_closed", True):
-            frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
-            return
+        binding = self._binding
         try:
-            pcm = self.playout.read_frame()
+            pcm = binding.playout.read_frame() if binding is not None else None
             if pcm is None:
                 frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
-                if self._was_playing and not self._closed:
-                    self._was_playing = False
-                    self._loop.call_soon_threadsafe(self._on_idle)
+                if binding is not None and binding.was_playing:
+                    binding.was_playing = False
+                    binding.loop.call_soon_threadsafe(binding.on_idle)
                 return
-            self._was_playing = True
+            assert binding is not None
+            binding.was_playing = True
             frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
             frame.buf = pj.ByteVector(pcm)
             frame.size = len(pcm)
         except RuntimeError:
-            self._closed = True
+            self._binding = None
         except Exception:
             with contextlib.suppress(Exception):
                 frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
             logger.exception("phone: outbound frame failed")
+
+
+class PortPool:
+    """The worker's frame ports, one per possible call, made once and reused."""
+
+    def __init__(self, size: int) -> None:
+        self._free = [FramePort(f"line-{i}") for i in range(size)]
+        self._all = list(self._free)
+
+    def acquire(self) -> FramePort:
+        """A port for a new call (a new one only if the pool ran dry)."""
+        if self._free:
+            return self._free.pop()
+        port = FramePort(f"line-{len(self._all)}")
+        self._all.append(port)
+        return port
+
+    def release(self, port: FramePort) -> None:
+        """Take a port back from a finished call."""
+        port.detach()
+        if port not in self._free:
+            self._free.append(port)
+
+    def abandon(self) -> None:
+        """At shutdown: hand the ports to C++ for good (libDestroy takes them off the bridge;
+        no Python object is freed while pjmedia may still call it)."""
+        for port in self._all:
+            port.detach()
+            port.__disown__()
+        self._free.clear()
+        self._all.clear()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from records.core.logging import install_redaction
 from voice.phone.call import PhoneCall
+from voice.phone.calllog import call_event
 from voice.phone.config import PhoneSettings, get_phone_settings
 from voice.phone.endpoint import SipEndpoint
 from voice.phone.pool import WorkerPool
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     install_redaction()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per dialogue turn is noise
     if args.worker_index is None and settings.workers > 1:
         extra = ["--port", str(settings.sip_port), "--host", settings.sip_host]
         if args.echo:
@@ -89,13 +91,18 @@ async def run_worker(settings: PhoneSettings, *, index: int = 0, echo: bool = Fa
     except Exception as error:
         endpoint.destroy()
         await app.close()
+        reason = getattr(error, "reason", "") or type(error).__name__
         raise WorkerStartError(
-            f"cannot listen on {settings.sip_host}:{port} ({error}); is the port in use?"
+            f"cannot listen on {settings.sip_host}:{port} ({reason}); is the port in use?"
         ) from error
+    polling = asyncio.Event()
+    poller = asyncio.create_task(endpoint.run(polling))
     try:
-        await endpoint.run(stopping)
+        await stopping.wait()
+        await app.close()  # calls wind down while SIP is still polled (their BYEs go out)
     finally:
-        await app.close()
+        polling.set()
+        await poller
         await endpoint.shutdown()
         logger.info("phone: worker on port %d stopped", port)
 
@@ -127,18 +134,25 @@ class DialogueApp(CallApp):
     @classmethod
     async def create(cls, settings: PhoneSettings) -> DialogueApp:
         """Load the recogniser (if a model is installed), the synthesiser and the clients."""
-        from voice.asr import AsrEngine
+        from voice.asr import AsrEngine, SpeechModel
         from voice.config import get_speech_settings
-        from voice.models import ModelNotFound
+        from voice.models import ModelNotFound, resolve_model_path
         from voice.phone.dialogue import PhoneRasaClient
-        from voice.phone.line import PhoneLine
+        from voice.phone.line import PhoneAsr, PhoneLine
         from voice.tts import tts_from_settings
         from voice.web.alerts import RecordsAlerts
 
         speech = get_speech_settings()
         asr: AsrEngine | None
         try:
-            asr = await asyncio.to_thread(AsrEngine.from_settings, speech)
+            model = await asyncio.to_thread(SpeechModel.load, resolve_model_path(speech))
+            # One decoder thread per call this worker can hold.
+            asr = PhoneAsr(
+                model,
+                max_streams=settings.max_calls,
+                endpoint_silence_s=speech.asr_endpoint_silence_s,
+                no_input_timeout_s=speech.asr_no_input_timeout_s,
+            )
         except ModelNotFound as error:
             logger.warning("phone: no speech model, keypad only: %s", error)
             asr = None
@@ -202,6 +216,9 @@ class EchoApp(CallApp):
             while (frame := await call.next_frame()) is not None:
                 call.play(frame)
         finally:
+            call.hangup_now()
+            call_event("end", call.name, caller=call.caller_tag,
+                       duration_s=f"{call.duration():.1f}", mode="echo")
             if self.endpoint is not None:
                 self.endpoint.forget(call)
 
