@@ -39,6 +39,18 @@ def _quiet(*_args: object, **_kwargs: object) -> None:
     """Stands in for print() inside pyttsx3's espeak driver only."""
 
 
+def _at_speed(text: str, wpm: int) -> str:
+    """The text led by espeak-ng's embedded speed command (Ctrl-A, words per minute, S).
+
+    The speed travels inside the synthesis command itself. pyttsx3's rate property is a
+    separate command in espeak-ng's queue, which a Cancel (pyttsx3 sends one whenever espeak-ng
+    looks busy) drops or rolls back to saved parameters: under load whole clauses came out at
+    pyttsx3's default 200 words per minute.
+    """
+    # A Ctrl-A inside the text would start a command of its own.
+    return f"\x01{wpm}S{text.replace(chr(1), '')}"
+
+
 class _Pyttsx3Voice:
     """The process's one pyttsx3 espeak engine; use every method under `lock`."""
 
@@ -64,7 +76,6 @@ class _Pyttsx3Voice:
         self.engine.connect("finished-utterance", self._on_finished)
         self.engine.connect("error", self._on_error)
         self._voice: str | None = None
-        self._wpm: int | None = None
 
     @classmethod
     def get(cls) -> _Pyttsx3Voice:
@@ -85,7 +96,7 @@ class _Pyttsx3Voice:
 
         pyttsx3 initialises espeak-ng asynchronously: setProperty only queues the change, and
         runAndWait begins with a stop() that cancels whatever is still queued, so without this
-        wait a new rate is dropped (and espeak-ng falls back to its saved parameters).
+        wait a new voice's settings are dropped (and espeak-ng falls back to saved parameters).
         """
         deadline = time.monotonic() + _IDLE_TIMEOUT_S
         while self._espeak.IsPlaying():
@@ -99,13 +110,10 @@ class _Pyttsx3Voice:
         self._errors.clear()
         if voice != self._voice:
             self.engine.setProperty("voice", voice)
-            self._voice, self._wpm = voice, None  # a new voice resets the rate
-        if wpm != self._wpm:
-            self.engine.setProperty("rate", wpm)
-            self._wpm = wpm
+            self._voice = voice
         self._wait_idle()
         # save_to_file, never say(): say() plays through `aplay` on the server's speakers.
-        self.engine.save_to_file(text, str(path))
+        self.engine.save_to_file(_at_speed(text, wpm), str(path))
         self.engine.runAndWait()
         # runAndWait can return before espeak-ng (on its own thread) finished the file: the
         # driver's first loop ends early. Its end-of-utterance notice comes after the write.

@@ -21,7 +21,7 @@ import pytest
 
 from voice.audio import AudioFormatError, dbfs, duration_s, to_samples
 from voice.config import SpeechSettings
-from voice.pyttsx3_tts import Pyttsx3Tts
+from voice.pyttsx3_tts import Pyttsx3Tts, _Pyttsx3Voice
 from voice.speech_text import for_speech
 from voice.tts import (
     ENGINES,
@@ -134,6 +134,12 @@ async def measure(kind: str) -> dict[str, Any]:
     try:
         alone = [b"".join(await speak(cold, t, 16000)) for t in texts]
         together = await asyncio.gather(*(speak(cold, t, 16000) for t in texts))
+        if kind == "pyttsx3":
+            # espeak-ng's rate changed behind the engine's back (as a Cancel's rollback does).
+            _Pyttsx3Voice.get().engine.setProperty("rate", 300)
+            out["after_rate_change_s"] = duration_s(
+                b"".join(await speak(cold, QUESTION, 16000)), 16000
+            )
     finally:
         cold.close()
     out["concurrent"] = [
@@ -199,6 +205,14 @@ def test_both_rates_carry_the_same_speech(report: dict[str, Any]) -> None:
     assert narrow == pytest.approx(wide, rel=0.02)
     # Wideband audio has content above the 4 kHz telephone Nyquist limit.
     assert report["above_4200hz"] > 0.001
+
+
+def test_speed_holds_whatever_espeak_ngs_rate_parameter_says(report: dict[str, Any]) -> None:
+    if report["kind"] != "pyttsx3":
+        pytest.skip("the streaming engine sets its rate for each synthesis itself")
+    assert report["after_rate_change_s"] == pytest.approx(
+        report["question_16000"]["seconds"], rel=0.02
+    )
 
 
 def test_slow_speech_is_longer(report: dict[str, Any]) -> None:
