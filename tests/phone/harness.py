@@ -149,8 +149,11 @@ class Match:
         return sum(w >= threshold for w in self.windows) / len(self.windows)
 
     def sounds_like(self) -> bool:
-        """Heard as expected: most windows clearly correlate (other speech scores near 0.1)."""
-        return self.median >= 0.75 and self.fraction_above(0.6) >= 0.8
+        """Heard as expected: most windows clearly correlate (other speech scores near 0.1).
+
+        A loaded machine makes the jitter buffer skip or stretch a few windows of a second.
+        """
+        return self.median >= 0.75 and self.fraction_above(0.6) >= 0.7
 
 
 def windowed_match(
@@ -412,7 +415,7 @@ ctrl_tcp_listen         127.0.0.1:{self.ctrl_port}
         voiced = np.nonzero(np.abs(expected) > 300)[0]
         lead = int(voiced[0]) if len(voiced) else 0
         length_s = min(check_s, (len(expected) - lead) / RATE)
-        best, offset, heard = 0.0, -1, np.zeros(0, dtype=np.float32)
+        best, share, offset, heard = 0.0, 0.0, -1, np.zeros(0, dtype=np.float32)
         while time.monotonic() < deadline:
             heard = self.heard()
             offset, _ = find_audio(heard, expected, start=start)
@@ -420,12 +423,14 @@ ctrl_tcp_listen         127.0.0.1:{self.ctrl_port}
                 match = windowed_match(
                     heard, expected[: lead + int(length_s * RATE)], offset=offset
                 )
-                best = max(best, match.median)
+                if match.median > best:
+                    best, share = match.median, match.fraction_above(0.6)
                 if match.sounds_like():
                     return offset
             time.sleep(0.2)
         raise TimeoutError(
-            f"expected audio not heard within {timeout} s (best {best:.2f}; last found at "
+            f"expected audio not heard within {timeout} s (best median {best:.2f} with "
+            f"{share:.0%} of windows above 0.6; last found at "
             f"{offset / RATE:.2f} s of {len(heard) / RATE:.2f} s heard, searched from "
             f"{start / RATE:.2f} s)"
         )
