@@ -43,4 +43,3 @@ def test_valid_replies_pass_and_invalid_ones_are_refused_as_before(
 def test_the_schema_is_not_checked_again_for_every_reply(probe: dict[str, Any]) -> None:
     # Measured in one run, as a ratio (the machine is noisy): stock re-checks the schema.
     assert probe["ours_ms"] * 3 < probe["stock_ms"]
-
