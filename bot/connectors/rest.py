@@ -10,12 +10,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import rasa_speedups
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-
-from connectors.validation import install_cached_action_validation
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class LinliRestInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         """The channel, made once per Rasa process (so the place to speed up Rasa itself)."""
-        install_cached_action_validation()
+        rasa_speedups.install()
         return cls()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:

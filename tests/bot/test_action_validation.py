@@ -34,8 +34,12 @@ def test_valid_replies_pass_and_invalid_ones_are_refused_as_before(
     probe: dict[str, Any],
 ) -> None:
     assert probe["ours"] == probe["stock"]
-    assert probe["ours"]["form_turn"] == probe["ours"]["no_events"] == "ok"
-    for name in ("unknown_event", "slot_without_name", "responses_not_a_list"):
+    for name in ("form_turn", "no_events", "many_kinds"):
+        assert probe["ours"][name] == "ok", name
+    for name in (
+        "unknown_event", "slot_without_name", "responses_not_a_list", "event_without_kind",
+        "event_not_an_object", "events_not_a_list", "timestamp_as_text", "user_ranking_not_a_list",
+    ):
         assert probe["ours"][name].startswith("ValidationError: "), name
         assert "Failed to validate Action server response" in probe["ours"][name]
 

@@ -9,8 +9,8 @@ import sys
 import time
 from typing import Any
 
-from connectors.validation import install_cached_action_validation
 from rasa.core.actions.action import RemoteAction
+from rasa_speedups.action_validation import install_cached_action_validation
 
 REPLIES: dict[str, Any] = {
     "form_turn": {
@@ -25,6 +25,24 @@ REPLIES: dict[str, Any] = {
     "unknown_event": {"events": [{"event": "teleport", "where": "moon"}], "responses": []},
     "slot_without_name": {"events": [{"event": "slot", "value": 1}], "responses": []},
     "responses_not_a_list": {"events": [], "responses": "你好"},
+    "many_kinds": {
+        "events": [
+            {"event": "bot", "text": "好的", "data": {}, "metadata": {"utter_action": "utter_ok"}},
+            {"event": "followup", "name": "action_listen"},
+            {"event": "user", "text": "修灯", "parse_data": {"intent": {"name": "report_repair",
+                                                                      "confidence": 0.9}}},
+            {"event": "reset_slots"},
+        ],
+        "responses": [],
+    },
+    "event_without_kind": {"events": [{"name": "x", "value": 1}], "responses": []},
+    "event_not_an_object": {"events": ["slot"], "responses": []},
+    "events_not_a_list": {"events": {"event": "slot"}, "responses": []},
+    "timestamp_as_text": {"events": [{"event": "restart", "timestamp": "now"}], "responses": []},
+    "user_ranking_not_a_list": {
+        "events": [{"event": "user", "text": "修灯", "parse_data": {"intent_ranking": "x"}}],
+        "responses": [],
+    },
 }
 
 
