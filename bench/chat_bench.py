@@ -5,20 +5,36 @@ REST request to Rasa; the final turn makes the action server write the repair to
 backend. Reported: turn latency p50/p95, sustained turns per second, errors, and the baseline
 of the same run (a one-turn greeting, which runs no custom action) for the ratio.
 
-    .venv/bin/python -m bench.chat_bench [--conversations 20] [--seconds 30]
+Two repair phases: `repair` sends each next turn the moment the previous answer arrives (the
+most the stack sustains; with 20 conversations a turn then waits for about 19 others, so its
+latency is 20 / throughput by Little's law), and `repair, paced` pauses before each turn, a
+random time between 0 and twice `--think` seconds so that conversations do not move in
+lockstep (1 s on average: far quicker than a resident reads, types or speaks), which measures
+the latency of a turn under load rather than the length of the queue.
+
+With `--replicas N` (N > 1) Rasa runs as in production: N replicas sharing a PostgreSQL tracker
+store (a fresh database) and the Redis lock store, each turn sent to the next replica in turn,
+as a load balancer without sticky sessions would.
+
+    .venv/bin/python -m bench.chat_bench [--conversations 20] [--seconds 30] [--replicas 1]
+        [--think 1]
 """
 
 import argparse
 import asyncio
 import itertools
+import random
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.stack import Stack, running_stack, trained_model
+from tests.e2e.production import production_env, tracker_database
+from tests.e2e.stack import Stack, free_port, rasa_server, running_stack, trained_model
 
 # A repair reported by an unknown web user: every turn is a real turn, the last one writes.
 REPAIR_SCRIPT = (
@@ -29,6 +45,7 @@ REPAIR_SCRIPT = (
     "对",
 )
 GREETING_SCRIPT = ("你好",)
+PAUSES = random.Random(7)  # reproducible pauses of paced turns
 
 
 @dataclass
@@ -53,13 +70,19 @@ class Phase:
 
 
 async def converse(
-    client: httpx.AsyncClient, url: str, sender: str, script: tuple[str, ...], phase: Phase
+    client: httpx.AsyncClient,
+    urls: Iterator[str],
+    sender: str,
+    script: tuple[str, ...],
+    phase: Phase,
+    think: float,
 ) -> None:
     """One conversation: every turn timed; a turn fails on an HTTP error or no reply."""
     for text in script:
+        await asyncio.sleep(PAUSES.uniform(0, 2 * think))
         started = time.perf_counter()
         try:
-            response = await client.post(url, json={"sender": sender, "message": text})
+            response = await client.post(next(urls), json={"sender": sender, "message": text})
             ok = response.status_code == 200 and bool(response.json())
         except httpx.HTTPError:
             ok = False
@@ -69,17 +92,24 @@ async def converse(
 
 
 async def run_phase(
-    stack: Stack, name: str, script: tuple[str, ...], *, conversations: int, seconds: float
+    rasa_urls: list[str],
+    name: str,
+    script: tuple[str, ...],
+    *,
+    conversations: int,
+    seconds: float,
+    think: float = 0.0,
 ) -> Phase:
     """`conversations` users talking at once, each starting a new conversation when done."""
     phase = Phase(name)
-    url = f"{stack.rasa_url}/webhooks/rest/webhook"
+    urls = itertools.cycle([f"{url}/webhooks/rest/webhook" for url in rasa_urls])
     ids = itertools.count()
     deadline = time.perf_counter() + seconds
 
     async def user(client: httpx.AsyncClient) -> None:
         while time.perf_counter() < deadline:
-            await converse(client, url, f"web:bench-{name}-{next(ids)}", script, phase)
+            sender = f"web:bench-{name}-{next(ids)}"
+            await converse(client, urls, sender, script, phase, think)
 
     limits = httpx.Limits(max_connections=conversations)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
@@ -112,16 +142,43 @@ def report(phases: list[Phase], written: int) -> None:
     print(f"\nrepairs written by the action server: {written}")
 
 
-async def bench(stack: Stack, conversations: int, seconds: float) -> list[Phase]:
+async def bench(
+    rasa_urls: list[str], conversations: int, seconds: float, think: float
+) -> list[Phase]:
     """Warm up, then the baseline and the full-turn phases."""
-    await run_phase(stack, "warmup", REPAIR_SCRIPT, conversations=2, seconds=3)
+    await run_phase(rasa_urls, "warmup", REPAIR_SCRIPT, conversations=2, seconds=3)
     baseline = await run_phase(
-        stack, "baseline", GREETING_SCRIPT, conversations=conversations, seconds=seconds / 2
+        rasa_urls, "baseline", GREETING_SCRIPT, conversations=conversations, seconds=seconds / 2
     )
     repair = await run_phase(
-        stack, "repair", REPAIR_SCRIPT, conversations=conversations, seconds=seconds
+        rasa_urls, "repair", REPAIR_SCRIPT, conversations=conversations, seconds=seconds
     )
-    return [baseline, repair]
+    paced = await run_phase(
+        rasa_urls, "repair, paced", REPAIR_SCRIPT,
+        conversations=conversations, seconds=seconds, think=think,
+    )
+    return [baseline, repair, paced]
+
+
+@contextmanager
+def production_replicas(stack: Stack, replicas: int) -> Iterator[list[str]]:
+    """`replicas` Rasa servers on a fresh PostgreSQL tracker store and Redis; their URLs."""
+    with ExitStack() as running:
+        env = production_env(stack.env, running.enter_context(tracker_database()))
+        ports = [free_port() for _ in range(replicas)]
+        for i, port in enumerate(ports):
+            running.enter_context(
+                rasa_server(
+                    f"rasa-replica-{i}",
+                    stack.model,
+                    port,
+                    env=env,
+                    actions_url=stack.actions_url,
+                    logs=stack.logs,
+                    endpoints="endpoints.production.yml",
+                )
+            )
+        yield [f"http://127.0.0.1:{port}" for port in ports]
 
 
 def main() -> int:
@@ -129,13 +186,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--think", type=float, default=1.0, help="pause before a paced turn, s")
     args = parser.parse_args()
     model = trained_model()
-    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), model) as stack:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_stack(Path(tmp), model) as stack,
+        ExitStack() as replicas,
+    ):
+        urls = [stack.rasa_url]
+        if args.replicas > 1:
+            urls = replicas.enter_context(production_replicas(stack, args.replicas))
         before = repairs_written(stack)
-        phases = asyncio.run(bench(stack, args.conversations, args.seconds))
+        phases = asyncio.run(bench(urls, args.conversations, args.seconds, args.think))
         written = repairs_written(stack) - before
-    print(f"model: {model.name}; {args.conversations} concurrent conversations\n")
+    stores = "in-memory stores" if args.replicas == 1 else "PostgreSQL tracker store, Redis locks"
+    print(
+        f"model: {model.name}; {args.conversations} concurrent conversations; "
+        f"{args.replicas} Rasa replica(s), {stores}; paced turns after {args.think} s\n"
+    )
     report(phases, written)
     return 1 if any(p.errors for p in phases) else 0
 

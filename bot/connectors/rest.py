@@ -16,6 +16,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.turn_state import SPEECH_RATE_SLOT, TurnState, begin_turn, install_turn_state
+
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 1000
@@ -67,6 +69,7 @@ class LinliRestInput(InputChannel):
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         """The channel, made once per Rasa process (so the place to speed up Rasa itself)."""
         rasa_speedups.install()
+        install_turn_state()
         return cls()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -92,6 +95,7 @@ class LinliRestInput(InputChannel):
                 return _bad_request("消息必须是文字，且不超过1000个字。")
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
             collector = MetadataCollectingOutputChannel()
+            turn = begin_turn(sender)
             try:
                 await on_new_message(
                     UserMessage(
@@ -101,20 +105,22 @@ class LinliRestInput(InputChannel):
                 )
             except Exception:  # like Rasa's own channel: answer with what was said so far
                 logger.exception("handling a REST message failed")
-            await _add_conversation_state(request, sender, collector.messages)
+            await _add_conversation_state(request, turn, collector.messages)
             return response.json(collector.messages)
 
         return webhook
 
 
 async def _add_conversation_state(
-    request: Request, sender: str, messages: list[dict[str, Any]]
+    request: Request, turn: TurnState, messages: list[dict[str, Any]]
 ) -> None:
     """Tell channels how to speak: the conversation's speech rate goes on every message."""
-    agent = getattr(request.app.ctx, "agent", None)
-    if agent is None or not messages:
+    if not messages:
         return
-    tracker = await agent.tracker_store.retrieve(sender)
-    rate: Any | None = tracker.get_slot("speech_rate") if tracker else None
+    rate: Any | None = turn.speech_rate
+    agent = getattr(request.app.ctx, "agent", None)
+    if not turn.saved and agent is not None:  # the turn failed before Rasa saved it
+        tracker = await agent.tracker_store.retrieve(turn.sender)
+        rate = tracker.get_slot(SPEECH_RATE_SLOT) if tracker else None
     for message in messages:
         message.setdefault("metadata", {})["speech_rate"] = rate or "normal"
