@@ -6,6 +6,7 @@ place. Our REST channel calls it when Rasa creates it, before Rasa loads its mod
 """
 
 from rasa_speedups.action_validation import install_cached_action_validation
+from rasa_speedups.decided_predictions import install_decided_predictions
 from rasa_speedups.event_types import install_event_type_table
 from rasa_speedups.model_loading import install_loading_to_answer
 from rasa_speedups.slot_copies import install_direct_slot_copies
@@ -19,3 +20,4 @@ def install() -> None:
     install_direct_slot_copies()
     install_loading_to_answer()
     install_direct_predictions()
+    install_decided_predictions()
