@@ -27,14 +27,14 @@ import random
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.production import production_env, tracker_database
-from tests.e2e.stack import Stack, free_port, rasa_server, running_stack, trained_model
+from tests.e2e.production import production_replicas, tracker_database
+from tests.e2e.stack import Stack, running_stack, trained_model
 
 # A repair reported by an unknown web user: every turn is a real turn, the last one writes.
 REPAIR_SCRIPT = (
@@ -160,27 +160,6 @@ async def bench(
     return [baseline, repair, paced]
 
 
-@contextmanager
-def production_replicas(stack: Stack, replicas: int) -> Iterator[list[str]]:
-    """`replicas` Rasa servers on a fresh PostgreSQL tracker store and Redis; their URLs."""
-    with ExitStack() as running:
-        env = production_env(stack.env, running.enter_context(tracker_database()))
-        ports = [free_port() for _ in range(replicas)]
-        for i, port in enumerate(ports):
-            running.enter_context(
-                rasa_server(
-                    f"rasa-replica-{i}",
-                    stack.model,
-                    port,
-                    env=env,
-                    actions_url=stack.actions_url,
-                    logs=stack.logs,
-                    endpoints="endpoints.production.yml",
-                )
-            )
-        yield [f"http://127.0.0.1:{port}" for port in ports]
-
-
 def main() -> int:
     """Run the benchmark against a fresh stack."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -197,7 +176,8 @@ def main() -> int:
     ):
         urls = [stack.rasa_url]
         if args.replicas > 1:
-            urls = replicas.enter_context(production_replicas(stack, args.replicas))
+            database = replicas.enter_context(tracker_database())
+            urls = replicas.enter_context(production_replicas(stack, database, args.replicas))
         before = repairs_written(stack)
         phases = asyncio.run(bench(urls, args.conversations, args.seconds, args.think))
         written = repairs_written(stack) - before

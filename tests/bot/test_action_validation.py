@@ -1,33 +1,16 @@
 """Action server replies: our prepared validator answers exactly as Rasa's own, only faster."""
 
-import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.stack import ROOT
-
-RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
-PROBE = Path(__file__).with_name("validation_probe.py")
+from tests.bot.probes import run_probe
 
 
 @pytest.fixture(scope="module")
 def probe() -> dict[str, Any]:
     """Stock and prepared validation of the same replies, in Rasa's own Python."""
-    done = subprocess.run(
-        [str(RASA_PYTHON), str(PROBE)],
-        cwd=ROOT / "bot",
-        env={"PYTHONPATH": str(ROOT / "bot"), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_probe("validation_probe.py", timeout=300)
 
 
 def test_valid_replies_pass_and_invalid_ones_are_refused_as_before(

@@ -1,33 +1,16 @@
 """Event classes found from a table and slots copied directly: trackers come out as before."""
 
-import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.stack import ROOT
-
-RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
-PROBE = Path(__file__).with_name("tracker_probe.py")
+from tests.bot.probes import run_probe
 
 
 @pytest.fixture(scope="module")
 def probe() -> dict[str, Any]:
     """Rasa's own and our trackers, events and slots, described in Rasa's Python."""
-    done = subprocess.run(
-        [str(RASA_PYTHON), str(PROBE)],
-        cwd=ROOT / "bot",
-        env={"PYTHONPATH": str(ROOT / "bot"), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_probe("tracker_probe.py")
 
 
 def test_every_event_name_finds_the_same_class(probe: dict[str, Any]) -> None:

@@ -3,11 +3,12 @@
 import socket
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from sqlalchemy import create_engine, text
 
 from tests.conftest import PG_ADMIN_URL
+from tests.e2e.stack import Stack, free_port, rasa_server
 
 REDIS_DB = 7
 
@@ -60,3 +61,24 @@ def tracker_event_count(database: str) -> int:
             return count
     finally:
         engine.dispose()
+
+
+@contextmanager
+def production_replicas(stack: Stack, database: str, replicas: int) -> Iterator[list[str]]:
+    """`replicas` Rasa servers on the tracker database and Redis, beside `stack`; their URLs."""
+    env = production_env(stack.env, database)
+    ports = [free_port() for _ in range(replicas)]
+    with ExitStack() as running:
+        for i, port in enumerate(ports):
+            running.enter_context(
+                rasa_server(
+                    f"rasa-replica-{i}",
+                    stack.model,
+                    port,
+                    env=env,
+                    actions_url=stack.actions_url,
+                    logs=stack.logs,
+                    endpoints="endpoints.production.yml",
+                )
+            )
+        yield [f"http://127.0.0.1:{port}" for port in ports]

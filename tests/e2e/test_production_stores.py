@@ -10,12 +10,12 @@ import pytest
 
 from tests.e2e.production import (
     REDIS_DB,
-    production_env,
+    production_replicas,
     redis_reachable,
     tracker_database,
     tracker_event_count,
 )
-from tests.e2e.stack import Stack, free_port, rasa_server
+from tests.e2e.stack import Stack
 
 
 @pytest.fixture
@@ -36,24 +36,10 @@ def database() -> Iterator[str]:
 
 
 def test_two_replicas_continue_one_conversation(stack: Stack, database: str) -> None:
-    env = production_env(stack.env, database)
-    ports = [free_port(), free_port()]
-    servers = [
-        rasa_server(
-            f"rasa-replica-{i}",
-            stack.model,
-            port,
-            env=env,
-            actions_url=stack.actions_url,
-            logs=stack.logs,
-            endpoints="endpoints.production.yml",
-        )
-        for i, port in enumerate(ports)
-    ]
     who = f"web:replica-{uuid.uuid4().hex[:6]}"
-    with servers[0], servers[1]:
-        first = Stack(**{**stack.__dict__, "rasa_url": f"http://127.0.0.1:{ports[0]}"})
-        second = Stack(**{**stack.__dict__, "rasa_url": f"http://127.0.0.1:{ports[1]}"})
+    with production_replicas(stack, database, 2) as urls:
+        first = Stack(**{**stack.__dict__, "rasa_url": urls[0]})
+        second = Stack(**{**stack.__dict__, "rasa_url": urls[1]})
         # Watch Redis while the replicas work: the lock store must take its locks there.
         monitor = subprocess.Popen(["redis-cli", "monitor"], stdout=subprocess.PIPE, text=True)
         try:
