@@ -157,7 +157,8 @@ class Location:
     room: str | None
 
 
-_BUILDING_SUFFIX: Final = "号楼|栋|幢|座|号"
+# "2号门" / "2号大门" is a gate of the compound, not building or room 2.
+_BUILDING_SUFFIX: Final = "号楼|栋|幢|座|号(?!大?门)"
 # Speech recognition homophones of the suffix words, fixed only right after a numeral.
 _ASR_SUFFIX_FIXES: Final = (
     (re.compile(f"(?<=[{_NUM_CHARS}])(?:东|冬|洞)"), "栋"),
@@ -168,7 +169,7 @@ _ASR_SUFFIX_FIXES: Final = (
 _LOCATION_RE: Final = re.compile(
     rf"(?:(?P<b>{_NUM})(?:{_BUILDING_SUFFIX}))?"
     rf"(?:(?P<u>{_NUM})单元)?"
-    rf"(?:(?P<r>{_NUM})(?P<rs>室|号房|房间|房|号)?)?"
+    rf"(?:(?P<r>{_NUM})(?![{_NUM_CHARS}]|号大?门)(?P<rs>室|号房|房间|房|号)?)?"
 )
 # Written form: 3-2-501 (building-unit-room) or 3-501 (building-room).
 _DASHED_RE: Final = re.compile(

@@ -132,6 +132,13 @@ def test_digits(text: str, expected: str | None) -> None:
         ("你好", None),
         ("一下", None),
         ("东区", None),
+        # a gate of the compound is no building or room
+        ("2号门", None),
+        ("小区2号大门", None),
+        ("3号楼2号门", Location(3, None, None)),
+        ("12号门", None),
+        ("2号楼门口", Location(2, None, None)),
+        ("5栋门口", Location(5, None, None)),
     ],
 )
 def test_parse_location(text: str, expected: Location | None) -> None:
