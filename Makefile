@@ -47,8 +47,9 @@ bench: setup ## Run every benchmark (record the results in docs/benchmarks.md)
 	$(PYTHON) -m bench.voice_turn_bench
 	$(PYTHON) -m bench.phone_bench
 
-clean: ## Remove var/ (local database) and .stamps/; keeps venvs and .env
-	rm -rf var .stamps
+clean: ## Remove var/ (local data) and .stamps/; keeps venvs, .env and the downloaded speech model
+	[ ! -d var ] || find var -mindepth 1 -maxdepth 1 ! -name models -exec rm -rf {} +
+	rm -rf .stamps
 
 distclean: clean ## Also remove both venvs
 	rm -rf .venv .venv-rasa

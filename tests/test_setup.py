@@ -218,3 +218,17 @@ def test_environment_overrides_env_file(run_module: ModuleType, tmp_path: Path) 
 
     assert env["RECORDS_PORT"] == "9999"
     assert env["TIMEZONE"] == "Asia/Shanghai"
+
+
+def test_make_clean_keeps_the_downloaded_speech_model(tmp_path: Path) -> None:
+    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
+    model = tmp_path / "var" / "models" / "vosk-model-small-cn-0.22"
+    model.mkdir(parents=True)
+    (model / "am").write_text("weights")
+    (tmp_path / "var" / "records.db").write_text("rows")
+    (tmp_path / "var" / "logs").mkdir()
+    (tmp_path / ".stamps").mkdir()
+    subprocess.run(["make", "-s", "clean"], cwd=tmp_path, check=True, capture_output=True)
+    assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["models"]
+    assert (model / "am").read_text() == "weights"
+    assert not (tmp_path / ".stamps").exists()
