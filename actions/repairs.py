@@ -614,9 +614,15 @@ class ActionRepairRateSubmit(Action):
             "rating": int(rating),
             "comment": tracker.get_slot("repair_rate_comment"),
         }
+        # One key per rating form run: a retry (or a lost answer) never rates twice.
+        key = form_idempotency_key(
+            tracker.sender_id,
+            RATE_FORM,
+            {"repair": repair_id, **{k: v for k, v in body.items() if k != "identity"}},
+            scope=form_started_at(tracker, RATE_FORM),
+        )
         try:
-            # A state change the backend does not deduplicate: never sent twice.
-            await get_client().post(rating_path(repair_id), body, retry=False)
+            await get_client().post(rating_path(repair_id), body, idempotency_key=key)
         except RecordsError as error:
             say_error(dispatcher, error)
             return reset(RATE_SLOTS)

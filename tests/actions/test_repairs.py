@@ -1200,11 +1200,35 @@ def test_rating_refused_says_why(backend: Backend) -> None:
     assert texts(dispatcher) == [detail]
 
 
-def test_rating_is_not_retried_when_the_backend_fails(backend: Backend) -> None:
+def test_rating_is_retried_with_one_key_until_the_backend_answers(backend: Backend) -> None:
+    answers = iter([problem(503, "down", "维护中"), httpx.Response(200, json=repair_json(12))])
+    backend.on("POST", "/api/v1/repairs/12/rating", lambda _r: next(answers))
+    _, dispatcher = run_action(backend, ActionRepairRateSubmit(), rated_tracker(4))
+    assert texts(dispatcher) == [RATING_THANKS]
+    keys = {r.headers["Idempotency-Key"] for r in backend.sent("/api/v1/repairs/12/rating")}
+    assert len(backend.sent("/api/v1/repairs/12/rating")) == 2
+    assert len(keys) == 1
+
+
+def test_the_same_rating_sent_again_carries_the_same_key(backend: Backend) -> None:
+    # An answer lost after the rating was saved: sent again, the backend replays it.
+    backend.on(
+        "POST", "/api/v1/repairs/12/rating", lambda _r: httpx.Response(200, json=repair_json(12))
+    )
+    for _ in range(2):
+        run_action(backend, ActionRepairRateSubmit(), rated_tracker(4))
+    keys = [r.headers["Idempotency-Key"] for r in backend.sent("/api/v1/repairs/12/rating")]
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    run_action(backend, ActionRepairRateSubmit(), rated_tracker(5))
+    assert backend.sent("/api/v1/repairs/12/rating")[-1].headers["Idempotency-Key"] != keys[0]
+
+
+def test_rating_while_the_backend_stays_down_is_not_claimed(backend: Backend) -> None:
     backend.on("POST", "/api/v1/repairs/12/rating", lambda _r: problem(503, "down", "维护中"))
     _, dispatcher = run_action(backend, ActionRepairRateSubmit(), rated_tracker(4))
     assert texts(dispatcher) == [BACKEND_DOWN]
-    assert len(backend.sent("/api/v1/repairs/12/rating")) == 1
+    assert len(backend.sent("/api/v1/repairs/12/rating")) > 1
 
 
 def test_no_at_the_rating_read_back_sends_nothing(backend: Backend) -> None:

@@ -195,6 +195,30 @@ def test_assign_and_reassign(client: TestClient, world: World, session: Session)
     assert_problem(unknown, 422, "unknown-assignee")
 
 
+def test_a_retried_rating_is_replayed_not_applied_twice(
+    client: TestClient, world: World, session: Session
+) -> None:
+    repair_id = report(client)["id"]
+    move(client, repair_id, "resolved")
+    body = {"identity": REPORTER, "rating": 2, "comment": "还是漏"}
+    headers = {"Idempotency-Key": "rate-once"}
+    url = f"/api/v1/repairs/{repair_id}/rating"
+    first = client.post(url, json=body, headers=headers)
+    again = client.post(url, json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert [e["kind"] for e in first.json()["events"]].count("rate") == 1
+    statuses = [n.payload["status"] for n in notifications(session, "repair_status")]
+    assert statuses.count("reopened") == 1
+    other = report(client)["id"]
+    move(client, other, "resolved")
+    reused = client.post(f"/api/v1/repairs/{other}/rating", json=body, headers=headers)
+    assert_problem(reused, 422, "idempotency-key-reused")
+    fresh = client.post(url, json=body, headers={"Idempotency-Key": "another"})
+    assert_problem(fresh, 409, "not-finished")  # the rules apply again: it was reopened
+
+
 def test_rating_closes_or_reopens(
     client: TestClient, world: World, session: Session, clock: ManualClock
 ) -> None:

@@ -158,19 +158,29 @@ def assign(
     return repair_detail(repair)
 
 
-@router.post("/{repair_id}/rating")
+@router.post("/{repair_id}/rating", response_model=RepairDetail)
 def rate(
-    repair_id: int, body: RatingIn, session: SessionDep, clock: ClockDep, settings: SettingsDep
-) -> RepairDetail:
-    """The reporter rates a finished repair; 1-2 reopens it, 3-5 closes it."""
-    repair = repairs_repo.rate(
-        session,
-        repair_id=repair_id,
-        identity=body.identity,
-        rating=body.rating,
-        comment=body.comment,
-        now=clock.now(),
-        settings=settings,
-    )
-    session.commit()
-    return repair_detail(repair)
+    repair_id: int,
+    body: RatingIn,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    """The reporter rates a finished repair; 1-2 reopens it, 3-5 closes it (retry-safe)."""
+
+    def rate_it() -> RepairDetail:
+        repair = repairs_repo.rate(
+            session,
+            repair_id=repair_id,
+            identity=body.identity,
+            rating=body.rating,
+            comment=body.comment,
+            now=clock.now(),
+            settings=settings,
+        )
+        return repair_detail(repair)
+
+    # The repair is part of what the key stands for: reused for another repair it is refused.
+    request = {"repair_id": repair_id, **body.model_dump(mode="json")}
+    return idem.run(request, rate_it, status_code=200)
