@@ -1,9 +1,11 @@
 """Run in Rasa's Python (.venv-rasa) from bot/: load the trained model, Rasa's way or ours.
 
-Usage: loading_probe.py MODEL {stock,ours}. Prints one JSON object on its last line: how many
-Keras training runs loading took and its seconds, a digest of every TensorFlow variable of DIET
-and TED, DIET's parse of every held-out utterance, TED's own action probabilities after every
-eighth of them, and how many of those predictions went through tf.function's dispatch.
+Usage: loading_probe.py MODEL {stock,ours,unmatched} (unmatched: ours, with predictions that
+create a weight no checkpoint holds, which must make it load the model Rasa's way). Prints one
+JSON object on its last line: how many Keras training runs loading took and its seconds, a
+digest of every TensorFlow variable of DIET and TED, DIET's parse of every held-out utterance,
+TED's own action probabilities after every eighth of them, and how many of those predictions
+went through tf.function's dispatch.
 """
 
 import asyncio
@@ -18,8 +20,8 @@ import rasa_speedups
 import tensorflow as tf
 import yaml
 from rasa.core.agent import Agent
-from rasa.core.policies.ted_policy import TEDPolicy
-from rasa.nlu.classifiers.diet_classifier import DIETClassifier
+from rasa.core.policies.ted_policy import TED, TEDPolicy
+from rasa.nlu.classifiers.diet_classifier import DIET, DIETClassifier
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -103,12 +105,26 @@ def ted_probabilities(agent: Agent, parse: dict[str, Any]) -> list[float]:
     return [round(p, 6) for p in prediction.probabilities]
 
 
+def add_weight_missing_from_checkpoints() -> None:
+    """Make predicting create a weight that no checkpoint holds (as another Rasa might)."""
+    for model_class in (DIET, TED):
+        prepare = model_class.prepare_for_predict
+
+        def prepared(model: Any, prepare: Any = prepare) -> None:
+            model.probe_extra = tf.Variable(1.0, name="probe_extra")
+            prepare(model)
+
+        model_class.prepare_for_predict = prepared
+
+
 async def main(model: str, how: str) -> dict[str, Any]:
     """Load, answer every held-out utterance, describe the result."""
     count_training_runs()
-    if how == "ours":
+    if how in ("ours", "unmatched"):
         rasa_speedups.install()
         rasa_speedups.install()  # twice: idempotent
+    if how == "unmatched":
+        add_weight_missing_from_checkpoints()
     started = time.perf_counter()
     agent = Agent.load(model)
     load_seconds = time.perf_counter() - started

@@ -12,7 +12,8 @@ from tests.e2e.stack import trained_model
 def reports() -> dict[str, dict[str, Any]]:
     """Both ways, one after the other (never side by side on a 2-core machine)."""
     model = str(trained_model().resolve())
-    return {how: run_probe("loading_probe.py", model, how) for how in ("stock", "ours")}
+    ways = ("stock", "ours", "unmatched")
+    return {how: run_probe("loading_probe.py", model, how) for how in ways}
 
 
 def test_rasa_trains_each_model_one_step_to_load_it_and_ours_does_not(
@@ -46,3 +47,10 @@ def test_after_loading_every_prediction_calls_the_graph_directly(
     assert stock["diet"] >= len(reports["stock"]["parses"])
     assert stock["ted"] > 10
     assert reports["ours"]["dispatched_calls"] == {"diet": 0, "ted": 0}
+
+
+def test_a_weight_missing_from_the_checkpoint_makes_it_load_the_model_rasas_way(
+    reports: dict[str, dict[str, Any]],
+) -> None:
+    assert sorted(reports["unmatched"]["training_runs"]) == ["DIET", "TED"]
+    assert reports["unmatched"]["parses"] == reports["stock"]["parses"]
