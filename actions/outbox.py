@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sqlite3
@@ -42,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from actions.outbox_seal import Sealer, sealer_from_env
 from actions.records_client import (
     REPO_ROOT,
     RecordsClient,
@@ -120,20 +120,20 @@ class OutboxItem:
         return "dead" if self.dead_at is not None else "pending"
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> OutboxItem:
+    def from_row(cls, row: sqlite3.Row, sealer: Sealer) -> OutboxItem:
         """Build an item from a row selected with ``_COLUMNS``."""
         return cls(
             id=row["id"],
             method=row["method"],
             path=row["path"],
-            body=json.loads(row["body"]),
+            body=sealer.open(row["body"]),
             idempotency_key=row["idempotency_key"],
             created_at=row["created_at"],
             attempts=row["attempts"],
             last_error=row["last_error"],
             delivered_at=row["delivered_at"],
             dead_at=row["dead_at"],
-            response=json.loads(row["response"]) if row["response"] is not None else None,
+            response=sealer.open(row["response"]) if row["response"] is not None else None,
         )
 
 
@@ -152,8 +152,9 @@ class Outbox:
     any thread; the async helpers run these calls in a worker thread.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, sealer: Sealer | None = None) -> None:
         self.path = Path(path) if path is not None else default_outbox_path()
+        self.sealer = sealer if sealer is not None else sealer_from_env()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # The outbox holds residents' phone numbers and addresses: readable by its owner only.
         with contextlib.suppress(FileExistsError):
@@ -201,7 +202,7 @@ class Outbox:
         Storing the same ``idempotency_key`` again stores nothing new and returns the id of
         the request already stored (a resident submitting twice during an outage).
         """
-        encoded = json.dumps(body, ensure_ascii=False)
+        encoded = self.sealer.seal(body)
         with self._immediate() as conn:
             conn.execute(
                 "INSERT INTO outbox (method, path, body, idempotency_key, created_at, last_error) "
@@ -231,7 +232,7 @@ class Outbox:
                 "WHERE id = ?",
                 (worker, now + lease_seconds, row["id"]),
             )
-        item = OutboxItem.from_row(row)
+        item = OutboxItem.from_row(row, self.sealer)
         return replace(item, attempts=item.attempts + 1)
 
     def mark_delivered(self, item_id: int, response: Any) -> None:
@@ -240,7 +241,7 @@ class Outbox:
             conn.execute(
                 "UPDATE outbox SET delivered_at = ?, response = ?, last_error = NULL, "
                 "claimed_by = NULL, claimed_until = NULL WHERE id = ? AND delivered_at IS NULL",
-                (_now_iso(), json.dumps(response, ensure_ascii=False), item_id),
+                (_now_iso(), self.sealer.seal(response), item_id),
             )
 
     def release(self, item_id: int, error: str) -> None:
@@ -310,7 +311,7 @@ class Outbox:
                 f"SELECT {_COLUMNS} FROM outbox WHERE {where} ORDER BY id",  # noqa: S608
                 params,
             ).fetchall()
-        return [OutboxItem.from_row(row) for row in rows]
+        return [OutboxItem.from_row(row, self.sealer) for row in rows]
 
 
 # --- delivery -----------------------------------------------------------------------------

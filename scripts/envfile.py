@@ -21,7 +21,7 @@ from pathlib import Path
 #: Value placeholder in .env.example that is replaced by a fresh secret.
 RANDOM_MARKER = "__random__"
 #: Keys whose secret must be a Fernet key (urlsafe base64 of 32 random bytes).
-FERNET_KEYS = frozenset({"FIELD_ENCRYPTION_KEY"})
+FERNET_KEYS = frozenset({"FIELD_ENCRYPTION_KEY", "ACTIONS_OUTBOX_KEY"})
 
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -22,6 +22,7 @@ SECRET_KEYS = (
     "SERVICE_TOKEN",
     "SECRET_KEY",
     "FIELD_ENCRYPTION_KEY",
+    "ACTIONS_OUTBOX_KEY",
     "BLIND_INDEX_KEY",
     "DEMO_STAFF_PASSWORD",
     "TELEGRAM_WEBHOOK_SECRET",
@@ -94,6 +95,7 @@ def test_env_is_created_with_fresh_secrets(root: Path, envfile: ModuleType) -> N
     assert all(len(secret) >= 40 for secret in secrets)
     assert len(set(secrets)) == len(secrets)
     Fernet(values["FIELD_ENCRYPTION_KEY"].encode())  # raises if not a valid key
+    Fernet(values["ACTIONS_OUTBOX_KEY"].encode())
     assert values["RECORDS_PORT"] == "8000"
     assert values["VOSK_MODEL_PATH"] == ""
     # Comments survive, so the generated file documents itself.
