@@ -32,11 +32,15 @@ def _load_to_answer(
     **kwargs: Any,
 ) -> RasaModel:
     """What RasaModel.load returns, built by a prediction instead of a training step."""
-    if finetune_mode or predict_data_example is None:
+
+    def rasas_way() -> RasaModel:
         return _stock_load(  # type: ignore[no-any-return]
             cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
             *args, **kwargs,
         )
+
+    if finetune_mode or predict_data_example is None:
+        return rasas_way()
     model = cls(*args, **kwargs)
     config = kwargs.get("config", {})
     model.compile(
@@ -49,10 +53,7 @@ def _load_to_answer(
         status.assert_existing_objects_matched()
     except AssertionError:
         logger.warning("Weights of %s not all in its checkpoint; loading it as Rasa does", cls)
-        return _stock_load(  # type: ignore[no-any-return]
-            cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
-            *args, **kwargs,
-        )
+        return rasas_way()
     # The optimizer's slots are in the checkpoint too; only training would need them.
     status.expect_partial()
     return model
